@@ -1,0 +1,503 @@
+"""BOOM: Bootstrap Off-policy with World Model (NeurIPS 2025), as an SB3 off-policy algorithm."""
+
+import io
+import pathlib
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import get_device
+
+from sb3_boom import env_defaults
+from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
+from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
+from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
+from sb3_boom.policies import MlpPolicy, MultiInputPolicy, WorldModelPolicy, check_spaces
+
+SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
+
+# Order of the per-update statistics kept on the device and logged once per train() call.
+TRAIN_STATS = (
+    "consistency_loss",
+    "reward_loss",
+    "value_loss",
+    "model_loss",
+    "model_grad_norm",
+    "policy_loss",
+    "policy_value_loss",
+    "align_loss",
+    "policy_grad_norm",
+    "q_scale",
+    "policy_std",
+    "q_mean",
+)
+
+
+class BOOM(OffPolicyAlgorithm):
+    """
+    Bootstrap Off-policy with World Model (BOOM, Zhan et al., NeurIPS 2025).
+
+    A TD-MPC2 world model (encoder, latent dynamics, reward, Q ensemble) trained on H-step
+    sub-sequences; actions come from MPPI planning in latent space, and the policy prior is trained
+    to maximise Q while aligning with the planner's actions through a Q-weighted, likelihood-free
+    forward KL. Paper: https://arxiv.org/abs/2511.00423 ; authors' code: molumitu/BOOM_MBRL.
+
+    :param policy: the policy model ("MlpPolicy", "MultiInputPolicy" or a WorldModelPolicy class)
+    :param env: the environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: learning rate of both optimizers (the encoder's is scaled by ``enc_lr_scale``),
+        can be a function of the remaining progress
+    :param buffer_size: size of the replay buffer (slots over all envs)
+    :param learning_starts: random warm-up steps before planning and learning; None: ``max(1000, 5 L)``
+        with ``L`` the episode length. At the end of warm-up, as many updates as warm-up steps run once.
+    :param batch_size: sub-sequences per update
+    :param tau: Polyak rate of the target Q ensemble, also the rate of the running Q scale
+    :param gamma: discount factor, or "auto" (from the episode length ``L``:
+        ``clip(1 - 5 / L, 0.95, 0.995)``)
+    :param train_freq: update the model every ``train_freq`` steps (int or tuple like SB3's)
+    :param gradient_steps: updates per rollout; -1: as many as env steps collected (one update per
+        transition, also with several envs)
+    :param replay_buffer_class: a :class:`SequenceReplayBuffer` subclass (default: SequenceReplayBuffer)
+    :param replay_buffer_kwargs: extra arguments of the replay buffer
+    :param horizon: planning and training horizon ``H``
+    :param iterations: MPPI iterations, or "auto" (6, plus 2 when the action has >= 20 dimensions)
+    :param num_samples: MPPI action sequences per iteration
+    :param num_elites: MPPI elites
+    :param num_pi_trajs: sequences proposed by the policy prior in each planning call
+    :param min_std: minimum MPPI std (also the floor of the policy std in the alignment term)
+    :param max_std: initial MPPI std
+    :param temperature: MPPI temperature
+    :param lambda_align: weight of the alignment term, or "auto" (``A / 1000`` for ``24 <= A <= 48``,
+        else ``A / 50``: the newest BOOM code's rule)
+    :param align_temperature: temperature of the soft Q-weighting
+    :param alignment: "fkl" (likelihood-free forward KL, BOOM), "rkl" (reverse KL ablation) or "none"
+    :param align_weighting: "softq" (softmax of Q over the batch, BOOM) or "uniform" (ablation)
+    :param entropy_coef: entropy coefficient of the policy loss
+    :param consistency_coef: weight of the latent consistency loss
+    :param reward_coef: weight of the reward loss
+    :param value_coef: weight of the value loss
+    :param rho: temporal weight ``rho^t`` of the losses over the horizon
+    :param enc_lr_scale: learning-rate multiplier of the encoder
+    :param grad_clip_norm: gradient-norm clip of the world model and of the policy prior
+    :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
+        can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
+    :param stats_window_size: window size for the rollout logging
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: arguments of the policy (network sizes: see :class:`WorldModelPolicy`)
+    :param verbose: verbosity level: 0 no output, 1 info, 2 debug
+    :param seed: seed for the pseudo random generators
+    :param device: device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: WorldModelPolicy
+    replay_buffer: SequenceReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[WorldModelPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int | None = None,
+        batch_size: int = 256,
+        tau: float = 0.01,
+        gamma: float | str = "auto",
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = -1,
+        replay_buffer_class: type[SequenceReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        horizon: int = 3,
+        iterations: int | str = "auto",
+        num_samples: int = 512,
+        num_elites: int = 64,
+        num_pi_trajs: int = 24,
+        min_std: float = 0.05,
+        max_std: float = 2.0,
+        temperature: float = 0.5,
+        lambda_align: float | str = "auto",
+        align_temperature: float = 1.0,
+        alignment: str = "fkl",
+        align_weighting: str = "softq",
+        entropy_coef: float = 1e-4,
+        consistency_coef: float = 20.0,
+        reward_coef: float = 0.1,
+        value_coef: float = 0.1,
+        rho: float = 0.5,
+        enc_lr_scale: float = 0.3,
+        grad_clip_norm: float = 20.0,
+        use_planner: bool = True,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        if alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
+        if align_weighting not in ALIGN_WEIGHTINGS:
+            raise ValueError(f"align_weighting must be one of {ALIGN_WEIGHTINGS}, got {align_weighting!r}")
+        if gamma != "auto" and not isinstance(gamma, (int, float)):
+            raise ValueError(f"gamma must be a float or 'auto', got {gamma!r}")
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,  # type: ignore[arg-type]  # None is resolved in _setup_model
+            batch_size,
+            tau,
+            gamma,  # type: ignore[arg-type]  # "auto" is resolved in _setup_model
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            support_multi_env=True,
+            # Spaces are checked in _setup_model, with a message that says what BOOM supports.
+            supported_action_spaces=None,
+        )
+        self.horizon = horizon
+        self.iterations = iterations
+        self.num_samples = num_samples
+        self.num_elites = num_elites
+        self.num_pi_trajs = num_pi_trajs
+        self.min_std = min_std
+        self.max_std = max_std
+        self.temperature = temperature
+        self.lambda_align = lambda_align
+        self.align_temperature = align_temperature
+        self.alignment = alignment
+        self.align_weighting = align_weighting
+        self.entropy_coef = entropy_coef
+        self.consistency_coef = consistency_coef
+        self.reward_coef = reward_coef
+        self.value_coef = value_coef
+        self.rho = rho
+        self.enc_lr_scale = enc_lr_scale
+        self.grad_clip_norm = grad_clip_norm
+        self.use_planner = use_planner
+        # Whether the one-time pre-training burst at the end of warm-up has run (saved with the model).
+        self._pretrained = False
+        # Collection state: planner warm start per env, episode starts, output of the last plan.
+        self._plan_mean: th.Tensor | None = None
+        self._episode_starts: np.ndarray | None = None
+        self._last_planner_output: tuple[np.ndarray, np.ndarray] | None = None
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        check_spaces(self.observation_space, self.action_space, self.policy_class.accepts_dict_observations)
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        action_dim = int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
+        self.gamma = env_defaults.resolve_discount(self.gamma, self.env)
+        if self.learning_starts is None:
+            self.learning_starts = env_defaults.seed_steps_from_episode_length(env_defaults.episode_length(self.env))
+        if self.iterations == "auto":
+            self.iterations = env_defaults.planner_iterations(action_dim)
+        if self.lambda_align == "auto":
+            self.lambda_align = env_defaults.lambda_align_for(action_dim)
+        planner = PlannerConfig(
+            horizon=self.horizon,
+            iterations=int(self.iterations),
+            num_samples=self.num_samples,
+            num_elites=self.num_elites,
+            num_pi_trajs=self.num_pi_trajs,
+            min_std=self.min_std,
+            max_std=self.max_std,
+            temperature=self.temperature,
+        )
+
+        if self.replay_buffer_class is None:
+            self.replay_buffer_class = SequenceReplayBuffer
+        if not issubclass(self.replay_buffer_class, SequenceReplayBuffer):
+            raise TypeError(f"BOOM needs a SequenceReplayBuffer (sub-sequence sampling), got {self.replay_buffer_class.__name__}")
+        if self.replay_buffer is None:
+            self.replay_buffer = self.replay_buffer_class(
+                self.buffer_size,
+                self.observation_space,
+                self.action_space,
+                device=self.device,
+                n_envs=self.n_envs,
+                optimize_memory_usage=self.optimize_memory_usage,
+                horizon=self.horizon,
+                **self.replay_buffer_kwargs,
+            )
+
+        self.policy = self.policy_class(
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            planner=planner,
+            gamma=self.gamma,
+            enc_lr_scale=self.enc_lr_scale,
+            use_planner=self.use_planner,
+            **self.policy_kwargs,
+        )
+        self.policy = self.policy.to(self.device)
+        self._convert_train_freq()
+
+    # --- collection ----------------------------------------------------------------------------
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ):
+        last_obs = self._last_obs
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if self._last_obs is not last_obs or self._episode_starts is None:
+            # The envs were reset: every env starts an episode, the planner warm start is void.
+            self._episode_starts = np.ones(self.n_envs, dtype=bool)
+        return result
+
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: Any = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        action_shape = self.action_space.shape  # type: ignore[misc]
+        if self.num_timesteps < learning_starts:
+            scaled_action = np.random.uniform(-1.0, 1.0, size=(n_envs, *action_shape)).astype(np.float32)
+            planner_action, planner_std = scaled_action, np.full_like(scaled_action, RANDOM_ACTION_STD)
+        else:
+            assert self._last_obs is not None, "self._last_obs was not set"
+            obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
+            starts = th.as_tensor(self._episode_starts, device=self.device)
+            result = self.policy.plan(self.policy.flatten_observation(obs_tensor), self._plan_mean, starts)
+            self._plan_mean = result.mean
+            # One transfer to the host per step: action, mu_beta and std, plus the planned value.
+            host = th.cat([th.stack([result.action, result.planner_action, result.std]).flatten(), result.value]).cpu().numpy()
+            steps = host[: -n_envs].reshape(3, n_envs, *action_shape)
+            scaled_action, planner_action, planner_std = steps
+            self.logger.record_mean("rollout/planner_std", float(planner_std.mean()))
+            self.logger.record_mean("rollout/planner_value", float(host[-n_envs:].mean()))
+        self._last_planner_output = (planner_action, planner_std)
+        return self.policy.unscale_action(scaled_action), scaled_action
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        if self._last_planner_output is not None and isinstance(replay_buffer, SequenceReplayBuffer):
+            replay_buffer.stage_planner_output(*self._last_planner_output)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        self._episode_starts = np.asarray(dones, dtype=bool).copy()
+
+    # --- learning ------------------------------------------------------------------------------
+
+    def _update_learning_rates(self) -> None:
+        learning_rate = self.lr_schedule(self._current_progress_remaining)
+        self.logger.record("train/learning_rate", learning_rate)
+        for optimizer in (self.policy.optimizer, self.policy.pi_optimizer):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate * group.get("lr_scale", 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rates()
+        if not self._pretrained:
+            # End of warm-up: one burst of as many updates as random steps, each on a fresh batch
+            # (DEVIATION from the authors' code, which reuses one batch for the whole burst).
+            gradient_steps = max(gradient_steps, int(self.learning_starts))
+            self._pretrained = True
+            if self.verbose >= 1:
+                print(f"BOOM: pre-training the world model with {gradient_steps} updates")
+        stats = []
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            stats.append(self._update(batch))
+        self.policy.set_training_mode(False)
+        if stats:
+            self._log_and_check(th.stack(stats).cpu().numpy())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+
+    def _update(self, batch: SequenceReplayBufferSamples) -> th.Tensor:
+        """One world-model update and one policy update; returns TRAIN_STATS as one device tensor."""
+        policy, horizon = self.policy, self.horizon
+        obs, actions, rewards = batch.observations, batch.actions, batch.rewards
+        rho_weights = self.rho ** th.arange(horizon, device=self.device, dtype=th.float32)
+
+        with th.no_grad():
+            next_z = policy.encode(obs[1:])
+            next_q = policy.q_value(next_z, policy.sample_action(next_z), reduce="min", target=True)
+            # DEVIATION: the authors' code never masks termination; we do (never truncation).
+            td_target = rewards + self.gamma * (1.0 - batch.terminated) * next_q
+
+        # World model: latent rollout with the executed actions.
+        z = policy.encode(obs[0])
+        latents, consistency = [], th.zeros((), device=self.device)
+        for t in range(horizon):
+            latents.append(z)
+            z = policy.next_latent(z, actions[t])
+            consistency = consistency + rho_weights[t] * F.mse_loss(z, next_z[t])
+        zs = th.stack(latents)
+        consistency = consistency / horizon
+        reward_ce = soft_cross_entropy(policy.reward_logits(zs, actions), rewards, policy.vmin, policy.vmax)
+        reward_loss = (reward_ce.mean(dim=1) * rho_weights).sum() / horizon
+        value_ce = soft_cross_entropy(policy.q_logits(zs, actions), td_target.unsqueeze(0), policy.vmin, policy.vmax)
+        value_loss = (value_ce.mean(dim=2) * rho_weights).sum() / (horizon * policy.num_q)
+        model_loss = self.consistency_coef * consistency + self.reward_coef * reward_loss + self.value_coef * value_loss
+        policy.optimizer.zero_grad(set_to_none=True)
+        model_loss.backward()
+        model_grad_norm = th.nn.utils.clip_grad_norm_(policy.world_model_parameters(), self.grad_clip_norm)
+        policy.optimizer.step()
+
+        # Policy prior: maximise Q (frozen) and align with the planner's actions.
+        zs = zs.detach()
+        policy.q_ensemble.requires_grad_(False)
+        sample = policy.pi(zs)
+        q_values = policy.q_value(zs, sample.action, reduce="min")
+        with th.no_grad():
+            policy.q_scale.copy_(updated_scale(policy.q_scale, q_values[0], self.tau))
+        loss = boom_policy_loss(
+            q_scaled=q_values / policy.q_scale,
+            policy_log_prob=sample.log_prob,
+            policy_action=sample.action,
+            policy_log_std=sample.log_std,
+            planner_action=batch.planner_actions,
+            planner_std=batch.planner_stds,
+            scale=policy.q_scale,
+            rho=self.rho,
+            entropy_coef=self.entropy_coef,
+            lambda_align=float(self.lambda_align),
+            min_std=self.min_std,
+            alignment=self.alignment,
+            weighting=self.align_weighting,
+            align_temperature=self.align_temperature,
+        )
+        policy.pi_optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm)
+        policy.pi_optimizer.step()
+        policy.q_ensemble.requires_grad_(True)
+        policy.soft_update_target(self.tau)
+
+        return th.stack(
+            [
+                consistency.detach(),
+                reward_loss.detach(),
+                value_loss.detach(),
+                model_loss.detach(),
+                model_grad_norm,
+                loss.total.detach(),
+                loss.value_term.detach(),
+                loss.align_term.detach(),
+                policy_grad_norm,
+                policy.q_scale[0],
+                sample.log_std.detach().exp().mean(),
+                q_values.detach().mean(),
+            ]
+        )
+
+    def _log_and_check(self, stats: np.ndarray) -> None:
+        """Log the mean of each statistic; stop with a clear error at the first non-finite one."""
+        finite = np.isfinite(stats)
+        if not finite.all():
+            row, column = np.argwhere(~finite)[0]
+            raise FloatingPointError(
+                f"BOOM update {self._n_updates + int(row) + 1} (at {self.num_timesteps} env steps): "
+                f"{TRAIN_STATS[column]} became {stats[row, column]}. The networks may now hold NaNs: "
+                "reload the last checkpoint, and check the rewards' scale and the learning rate."
+            )
+        for name, value in zip(TRAIN_STATS, stats.mean(axis=0)):
+            self.logger.record(f"train/{name}", float(value))
+
+    # --- SB3 interface -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Plan with MPPI (or act with the policy prior when ``use_planner`` is False).
+
+        :param state: the planner's warm-start mean returned by the previous call (optional)
+        :param episode_start: True for the envs that start an episode (resets their warm start)
+        :param deterministic: execute the planner action without exploration noise
+        :return: the actions and the warm-start state for the next call
+        """
+        return self.policy.predict(observation, state, episode_start, deterministic, use_planner=self.use_planner)
+
+    def learn(
+        self: SelfBOOM,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "BOOM",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfBOOM:
+        return super().learn(
+            total_timesteps=int(total_timesteps),
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_plan_mean", "_episode_starts", "_last_planner_output"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer", "policy.pi_optimizer"], []
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfBOOM],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfBOOM:
+        """
+        Load a BOOM model saved with ``save``; extra keyword arguments set attributes (for example
+        ``use_planner=False`` to act with the policy prior only).
+        """
+        start = path.tell() if isinstance(path, io.IOBase) else None
+        data, _, _ = load_from_zip_file(path, custom_objects=custom_objects, device=get_device("cpu"))
+        if start is not None:
+            path.seek(start)  # type: ignore[union-attr]
+        policy_class = (data or {}).get("policy_class")
+        if not (isinstance(policy_class, type) and issubclass(policy_class, WorldModelPolicy)):
+            name = getattr(policy_class, "__name__", repr(policy_class))
+            raise ValueError(f"{path!r} is not a BOOM model: it was saved with policy class {name}, not a WorldModelPolicy.")
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)  # type: ignore[return-value]
+

@@ -1,0 +1,495 @@
+"""
+The world-model policy of BOOM: encoder, latent dynamics, reward head, Q ensemble (+ target)
+and the policy prior, with MPPI planning behind ``predict``.
+"""
+
+from copy import deepcopy
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from sb3_boom import losses
+from sb3_boom.env_defaults import simnorm_enabled
+from sb3_boom.planner import PlannerConfig, PlanResult, plan
+
+# TD-MPC2's model presets, keyed by their approximate parameter count in millions.
+MODEL_SIZES: dict[int, dict[str, int]] = {
+    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
+    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2, num_q=5),
+    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3, num_q=5),
+    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4, num_q=5),
+    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
+}
+
+
+class SimNorm(nn.Module):
+    """
+    Simplicial normalisation: softmax within consecutive groups of ``group_size`` features.
+
+    :param group_size: features per group
+    :param enabled: when False the module is the identity
+    """
+
+    def __init__(self, group_size: int, enabled: bool = True):
+        super().__init__()
+        self.group_size = group_size
+        self.enabled = enabled
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        if not self.enabled:
+            return x
+        shape = x.shape
+        return F.softmax(x.reshape(*shape[:-1], -1, self.group_size), dim=-1).reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}, enabled={self.enabled}"
+
+
+class NormedLinear(nn.Module):
+    """``Linear -> (Dropout) -> LayerNorm -> activation``."""
+
+    def __init__(self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.norm = nn.LayerNorm(out_dim)
+        self.activation = activation if activation is not None else nn.Mish()
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return self.activation(self.norm(self.dropout(self.linear(x))))
+
+
+def build_mlp(in_dim: int, hidden_dims: list[int], out_dim: int, output_activation: nn.Module | None = None) -> nn.Sequential:
+    """
+    MLP of :class:`NormedLinear` hidden layers. The output layer is a plain ``Linear``, or, when
+    ``output_activation`` is given, ``Linear -> LayerNorm -> output_activation``.
+    """
+    dims = [in_dim, *hidden_dims]
+    layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1]) for i in range(len(hidden_dims))]
+    if output_activation is None:
+        layers.append(nn.Linear(dims[-1], out_dim))
+    else:
+        layers.append(NormedLinear(dims[-1], out_dim, activation=output_activation))
+    return nn.Sequential(*layers)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Truncated normal (std 0.02) weights and zero biases for every ``nn.Linear``."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class QEnsemble(nn.Module):
+    """
+    ``num_q`` Q networks with stacked weights, evaluated in one batched matmul per layer.
+
+    Each head is ``Linear -> Dropout -> LayerNorm -> Mish -> Linear -> LayerNorm -> Mish -> Linear``
+    with its own parameters (LayerNorm affine ones included) and its own dropout mask.
+
+    :param num_q: number of heads
+    :param in_dim: input size (latent + action)
+    :param hidden_dim: hidden width
+    :param out_dim: output size (number of bins)
+    :param dropout: dropout probability after the first linear layer
+    """
+
+    def __init__(self, num_q: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.num_q = num_q
+        self.dropout = dropout
+        dims = [in_dim, hidden_dim, hidden_dim, out_dim]
+        self.weights = nn.ParameterList([nn.Parameter(th.empty(num_q, dims[i], dims[i + 1])) for i in range(3)])
+        self.biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, dims[i + 1])) for i in range(3)])
+        self.norm_weights = nn.ParameterList([nn.Parameter(th.ones(num_q, 1, hidden_dim)) for _ in range(2)])
+        self.norm_biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, hidden_dim)) for _ in range(2)])
+        for weight in self.weights[:-1]:
+            nn.init.trunc_normal_(weight, std=0.02)
+        # Zero last layer, as the BOOM / TD-MPC2 code: every head starts by predicting 0.
+        nn.init.zeros_(self.weights[-1])
+
+    def forward(self, x: th.Tensor, heads: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param x: ``[..., in_dim]``, shared by all heads
+        :param heads: indices of the heads to evaluate (default: all)
+        :return: ``[num_heads, ..., out_dim]``
+        """
+
+        def select(param: th.Tensor) -> th.Tensor:
+            return param if heads is None else param.index_select(0, heads)
+
+        leading_shape = x.shape[:-1]
+        num_heads = self.num_q if heads is None else heads.shape[0]
+        h = x.reshape(1, -1, x.shape[-1]).expand(num_heads, -1, -1)
+        for layer in range(2):
+            h = th.baddbmm(select(self.biases[layer]), h, select(self.weights[layer]))
+            if layer == 0 and self.dropout > 0:
+                h = F.dropout(h, self.dropout, training=self.training)
+            h = F.layer_norm(h, h.shape[-1:])
+            h = F.mish(h * select(self.norm_weights[layer]) + select(self.norm_biases[layer]))
+        out = th.baddbmm(select(self.biases[2]), h, select(self.weights[2]))
+        return out.reshape(num_heads, *leading_shape, out.shape[-1])
+
+
+class PolicySample(NamedTuple):
+    """Output of the policy prior: squashed mean, squashed reparameterised sample, its log-prob, log-std."""
+
+    mean: th.Tensor
+    action: th.Tensor
+    log_prob: th.Tensor
+    log_std: th.Tensor
+
+
+def flat_observation_dim(observation_space: spaces.Space) -> int:
+    """Size of the flattened observation vector the encoder sees."""
+    if isinstance(observation_space, spaces.Dict):
+        return sum(flat_observation_dim(space) for space in observation_space.spaces.values())
+    assert isinstance(observation_space, spaces.Box)
+    return int(np.prod(observation_space.shape))
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool) -> None:
+    """Raise a clear error for spaces the world-model policy cannot handle."""
+    if not isinstance(action_space, spaces.Box):
+        raise TypeError(
+            f"BOOM supports continuous Box action spaces only, got {action_space}. "
+            "Discrete, MultiDiscrete and MultiBinary actions cannot be planned with MPPI."
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise ValueError(f"BOOM needs a bounded Box action space (finite low and high), got {action_space}.")
+    if isinstance(observation_space, spaces.Dict):
+        if not allow_dict:
+            raise TypeError(f"'MlpPolicy' takes Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space}).")
+        subspaces = observation_space.spaces.items()
+    else:
+        subspaces = [("observation", observation_space)]
+    for key, space in subspaces:
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"BOOM supports Box (or Dict of Box) observations, got {space} for '{key}'.")
+        if is_image_space(space, check_channels=False):
+            raise TypeError(
+                f"Observation '{key}' looks like an image ({space}). BOOM's WorldModelPolicy encodes state "
+                "vectors with an MLP; it has no convolutional encoder for pixels. Use state observations."
+            )
+
+
+class WorldModelPolicy(BasePolicy):
+    """
+    World-model policy of BOOM (TD-MPC2 architecture): encoder ``h``, latent dynamics ``f``,
+    reward head ``R``, Q ensemble (+ target) and the squashed-Gaussian policy prior ``pi``.
+    ``predict`` plans with MPPI through the model (or uses the prior alone when ``use_planner``
+    is False).
+
+    :param observation_space: Box (or Dict of Box for ``MultiInputPolicy``) observations
+    :param action_space: bounded Box actions
+    :param lr_schedule: learning rate schedule
+    :param model_size: size preset (1, 5, 19, 48 or 317 million parameters, TD-MPC2's), giving the
+        defaults of ``enc_dim``, ``mlp_dim``, ``latent_dim``, ``num_enc_layers`` and ``num_q``
+    :param latent_dim: latent state size
+    :param mlp_dim: hidden width of dynamics, reward, Q and policy networks
+    :param enc_dim: hidden width of the encoder
+    :param num_enc_layers: encoder layers (hidden layers + output layer)
+    :param num_q: Q heads in the ensemble
+    :param num_bins: bins of the discrete (two-hot) regression of rewards and values
+    :param vmin: lower end of the bins (symlog space)
+    :param vmax: upper end of the bins (symlog space)
+    :param simnorm_dim: group size of SimNorm
+    :param simnorm: SimNorm on the latent (True / False / "auto": off for 24 <= A <= 48)
+    :param dropout: dropout of the Q heads (after their first layer)
+    :param log_std_min: lower bound of the policy log-std
+    :param log_std_max: upper bound of the policy log-std
+    :param enc_lr_scale: learning rate multiplier of the encoder
+    :param planner: MPPI settings
+    :param gamma: discount used by the planner's value estimate
+    :param use_planner: plan in ``predict`` (True) or act with the policy prior only (False)
+    :param optimizer_class: optimizer of the world model and of the policy prior
+    :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
+    """
+
+    accepts_dict_observations = False
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        model_size: int = 5,
+        latent_dim: int | None = None,
+        mlp_dim: int | None = None,
+        enc_dim: int | None = None,
+        num_enc_layers: int | None = None,
+        num_q: int | None = None,
+        num_bins: int = 101,
+        vmin: float = -10.0,
+        vmax: float = 10.0,
+        simnorm_dim: int = 8,
+        simnorm: bool | str = "auto",
+        dropout: float = 0.01,
+        log_std_min: float = -10.0,
+        log_std_max: float = 2.0,
+        enc_lr_scale: float = 0.3,
+        planner: PlannerConfig | None = None,
+        gamma: float = 0.99,
+        use_planner: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ):
+        check_spaces(observation_space, action_space, self.accepts_dict_observations)
+        super().__init__(
+            observation_space,
+            action_space,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            normalize_images=False,
+            squash_output=True,
+        )
+        if model_size not in MODEL_SIZES:
+            raise ValueError(f"model_size must be one of {sorted(MODEL_SIZES)}, got {model_size!r}")
+        preset = MODEL_SIZES[model_size]
+        self.model_size = model_size
+        self.latent_dim = latent_dim or preset["latent_dim"]
+        self.mlp_dim = mlp_dim or preset["mlp_dim"]
+        self.enc_dim = enc_dim or preset["enc_dim"]
+        self.num_enc_layers = num_enc_layers or preset["num_enc_layers"]
+        self.num_q = num_q or preset["num_q"]
+        if self.num_q < 2:
+            raise ValueError(f"num_q must be >= 2 (two random heads are compared), got {self.num_q}")
+        if self.latent_dim % simnorm_dim != 0:
+            raise ValueError(f"latent_dim ({self.latent_dim}) must be a multiple of simnorm_dim ({simnorm_dim})")
+        if num_bins < 2:
+            raise ValueError(f"num_bins must be >= 2, got {num_bins}")
+        self.num_bins, self.vmin, self.vmax = num_bins, vmin, vmax
+        self.simnorm_dim, self.simnorm, self.dropout = simnorm_dim, simnorm, dropout
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.enc_lr_scale = enc_lr_scale
+        self.planner = planner or PlannerConfig()
+        self.gamma = gamma
+        self.use_planner = use_planner
+        self.action_dim = int(np.prod(action_space.shape))
+        self.obs_dim = flat_observation_dim(observation_space)
+        # Warm-start mean of `predict` when the caller does not pass one back as `state`.
+        self._predict_mean: th.Tensor | None = None
+        self._build(lr_schedule)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        use_simnorm = simnorm_enabled(self.simnorm, self.action_dim)
+        latent, action, hidden = self.latent_dim, self.action_dim, self.mlp_dim
+        self.encoder = build_mlp(
+            self.obs_dim, [self.enc_dim] * (self.num_enc_layers - 1), latent, SimNorm(self.simnorm_dim, use_simnorm)
+        )
+        self.dynamics = build_mlp(latent + action, [hidden] * 2, latent, SimNorm(self.simnorm_dim, use_simnorm))
+        # 3 hidden layers and an orthogonal output layer: the BOOM code's reward head (TD-MPC2 has 2).
+        self.reward_head = build_mlp(latent + action, [hidden] * 3, self.num_bins)
+        self.actor = build_mlp(latent, [hidden] * 2, 2 * action)
+        self.apply(init_weights)
+        nn.init.orthogonal_(self.reward_head[-1].weight)
+        self.q_ensemble = QEnsemble(self.num_q, latent + action, hidden, self.num_bins, self.dropout)
+        self.q_target = deepcopy(self.q_ensemble).requires_grad_(False)
+        self.q_target.train(False)
+        self.register_buffer("bins", losses.bin_centres(self.num_bins, self.vmin, self.vmax))
+        # Running scale S of the policy's Q values (part of the saved state).
+        self.register_buffer("q_scale", th.ones(1))
+
+        learning_rate = lr_schedule(1)
+        world_model_groups = [
+            {"params": self.encoder.parameters(), "lr": learning_rate * self.enc_lr_scale, "lr_scale": self.enc_lr_scale},
+            {"params": [*self.dynamics.parameters(), *self.reward_head.parameters(), *self.q_ensemble.parameters()], "lr_scale": 1.0},
+        ]
+        self.optimizer = self.optimizer_class(world_model_groups, lr=learning_rate, **self.optimizer_kwargs)  # type: ignore[call-arg]
+        actor_kwargs = {"eps": 1e-5, **self.optimizer_kwargs}
+        self.pi_optimizer = self.optimizer_class(self.actor.parameters(), lr=learning_rate, **actor_kwargs)  # type: ignore[call-arg]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("normalize_images", None)  # fixed to False: no image observations
+        data.update(
+            model_size=self.model_size,
+            latent_dim=self.latent_dim,
+            mlp_dim=self.mlp_dim,
+            enc_dim=self.enc_dim,
+            num_enc_layers=self.num_enc_layers,
+            num_q=self.num_q,
+            num_bins=self.num_bins,
+            vmin=self.vmin,
+            vmax=self.vmax,
+            simnorm_dim=self.simnorm_dim,
+            simnorm=self.simnorm,
+            dropout=self.dropout,
+            log_std_min=self.log_std_min,
+            log_std_max=self.log_std_max,
+            enc_lr_scale=self.enc_lr_scale,
+            planner=self.planner,
+            gamma=self.gamma,
+            use_planner=self.use_planner,
+            lr_schedule=self._dummy_schedule,  # type: ignore[arg-type]
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
+        return data
+
+    def world_model_parameters(self) -> list[nn.Parameter]:
+        """Parameters updated by the world-model loss (encoder, dynamics, reward, Q ensemble)."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def train(self, mode: bool = True) -> "WorldModelPolicy":
+        super().train(mode)
+        self.q_target.train(False)  # the target is never trained: its dropout stays off
+        return self
+
+    # --- the world model ---------------------------------------------------------------------
+
+    def flatten_observation(self, observation: PyTorchObs) -> th.Tensor:
+        """Concatenate (Dict) observations into float vectors ``[..., obs_dim]`` (batch dims kept)."""
+        if isinstance(observation, dict):
+            space = self.observation_space
+            assert isinstance(space, spaces.Dict)
+            return th.cat([_flatten_trailing(observation[key], len(sub.shape)) for key, sub in space.spaces.items()], dim=-1)
+        return _flatten_trailing(observation, len(self.observation_space.shape))  # type: ignore[arg-type]
+
+    def encode(self, observation: th.Tensor) -> th.Tensor:
+        """``z = h(o)`` for flat observations ``[..., obs_dim]``."""
+        return self.encoder(observation)
+
+    def next_latent(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """``z' = f(z, a)``."""
+        return self.dynamics(th.cat([z, action], dim=-1))
+
+    def reward_logits(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
+        return self.reward_head(th.cat([z, action], dim=-1))
+
+    def predict_reward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
+        """Decoded reward prediction ``R(z, a)``."""
+        return losses.two_hot_inv(self.reward_logits(z, action), self.bins)
+
+    def q_logits(self, z: th.Tensor, action: th.Tensor, heads: th.Tensor | None = None, target: bool = False) -> th.Tensor:
+        """Logits of the Q heads, ``[num_heads, ..., num_bins]``."""
+        ensemble = self.q_target if target else self.q_ensemble
+        return ensemble(th.cat([z, action], dim=-1), heads)
+
+    def q_value(self, z: th.Tensor, action: th.Tensor, reduce: str = "min", target: bool = False) -> th.Tensor:
+        """
+        Decoded Q value from two randomly chosen heads, reduced by ``"min"`` or ``"avg"``.
+        Only the two chosen heads are evaluated.
+        """
+        heads = th.randperm(self.num_q, device=z.device)[:2]
+        values = losses.two_hot_inv(self.q_logits(z, action, heads, target), self.bins)
+        if reduce == "min":
+            return values.min(dim=0).values
+        if reduce == "avg":
+            return values.mean(dim=0)
+        raise ValueError(f"reduce must be 'min' or 'avg', got {reduce!r}")
+
+    def pi(self, z: th.Tensor) -> PolicySample:
+        """Policy prior: tanh-squashed Gaussian with a reparameterised sample."""
+        mean, raw_log_std = self.actor(z).chunk(2, dim=-1)
+        log_std = losses.scale_log_std(raw_log_std, self.log_std_min, self.log_std_max)
+        eps = th.randn_like(mean)
+        log_prob = losses.gaussian_logprob(eps, log_std)
+        action = th.tanh(mean + eps * log_std.exp())
+        log_prob = log_prob - losses.squash_log_prob_correction(action)
+        return PolicySample(th.tanh(mean), action, log_prob, log_std)
+
+    def sample_action(self, z: th.Tensor) -> th.Tensor:
+        return self.pi(z).action
+
+    @th.no_grad()
+    def soft_update_target(self, tau: float) -> None:
+        """Polyak averaging ``p_target <- (1 - tau) p_target + tau p`` of the target Q ensemble."""
+        th._foreach_lerp_(list(self.q_target.parameters()), list(self.q_ensemble.parameters()), tau)
+
+    # --- acting ----------------------------------------------------------------------------
+
+    @th.no_grad()
+    def plan(
+        self,
+        observation: th.Tensor,
+        previous_mean: th.Tensor | None = None,
+        episode_start: th.Tensor | None = None,
+        deterministic: bool = False,
+    ) -> PlanResult:
+        """MPPI from flat observations ``[n, obs_dim]``; see :func:`sb3_boom.planner.plan`."""
+        z = self.encode(observation)
+        return plan(self, z, self.planner, self.gamma, previous_mean, episode_start, deterministic)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        flat = self.flatten_observation(observation)
+        if self.use_planner:
+            return self.plan(flat, deterministic=deterministic).action
+        sample = self.pi(self.encode(flat))
+        return sample.mean if deterministic else sample.action
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        use_planner: bool | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Actions for a batch of observations (or a single one).
+
+        With planning, the warm-start mean of each environment is carried between calls: returned
+        as ``state`` (pass it back, as ``evaluate_policy`` does) or, if ``state`` is None, kept
+        inside the policy. ``episode_start`` resets it for the environments that start a new
+        episode.
+
+        :param use_planner: override ``self.use_planner`` for this call
+        """
+        self.set_training_mode(False)
+        _check_finite_observation(observation)
+        obs_tensor, vectorized = self.obs_to_tensor(observation)
+        use_planner = self.use_planner if use_planner is None else use_planner
+        new_state = None
+        with th.no_grad():
+            flat = self.flatten_observation(obs_tensor)
+            if use_planner:
+                n_envs = flat.shape[0]
+                previous = self._predict_mean if state is None else th.as_tensor(state[0], device=self.device)
+                if previous is not None and previous.shape != (n_envs, self.planner.horizon, self.action_dim):
+                    previous = None
+                starts = None if episode_start is None else th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
+                result = self.plan(flat, previous, starts, deterministic)
+                actions_tensor = result.action
+                if state is None:
+                    self._predict_mean = result.mean
+                new_state = (result.mean.cpu().numpy(),)
+            else:
+                sample = self.pi(self.encode(flat))
+                actions_tensor = sample.mean if deterministic else sample.action
+        actions = actions_tensor.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        actions = self.unscale_action(actions)
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, new_state  # type: ignore[return-value]
+
+
+def _flatten_trailing(x: th.Tensor, space_dims: int) -> th.Tensor:
+    """Flatten the last ``space_dims`` dimensions (the observation's own) into one, as float."""
+    return x.float().reshape(*x.shape[: x.dim() - space_dims], -1)
+
+
+def _check_finite_observation(observation: np.ndarray | dict[str, np.ndarray]) -> None:
+    items = observation.items() if isinstance(observation, dict) else [("observation", observation)]
+    for key, value in items:
+        value = np.asarray(value)
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            raise ValueError(f"Non-finite value (NaN or inf) in {key} passed to predict: {value}")
+
+
+class MultiInputWorldModelPolicy(WorldModelPolicy):
+    """:class:`WorldModelPolicy` for Dict observations (concatenated in key order), e.g. raw dm_control."""
+
+    accepts_dict_observations = True
+
+
+MlpPolicy = WorldModelPolicy
+MultiInputPolicy = MultiInputWorldModelPolicy

@@ -1,15 +1,14 @@
 """
 Start-up hook that makes ``--algo boom`` known to the RL Baselines3 Zoo (rl-zoo3 has no plugin
 mechanism). Installed with the ``sb3_boom_zoo.pth`` file, which imports this module when Python
-starts.
+starts (set ``SB3_BOOM_DISABLE_ZOO_HOOK=1`` to skip it).
 
 It only adds a finder to ``sys.meta_path``: nothing is imported until a program imports one of
 the rl_zoo3 modules below; then, right after that module has run, ``sb3_boom.zoo`` registers
-BOOM in it. Programs that never import rl_zoo3 pay for one import of this small file.
+BOOM in it. This file imports ``sys`` only (``importlib.abc`` alone would pull in ``typing``,
+``tempfile`` and more, ~8 ms); the finder and loader follow the import protocol by duck typing.
 """
 
-import importlib.abc
-import importlib.machinery
 import sys
 
 # rl_zoo3 module -> function of sb3_boom.zoo that patches it once it is loaded
@@ -20,7 +19,9 @@ _PATCHES = {
 }
 
 
-class _PatchAfterExec(importlib.abc.Loader):
+class _PatchAfterExec:
+    """Loader that runs the original loader, then the sb3_boom.zoo patch for the module."""
+
     def __init__(self, loader, patch_name):
         self._loader = loader
         self._patch_name = patch_name
@@ -39,19 +40,28 @@ class _PatchAfterExec(importlib.abc.Loader):
 
             warnings.warn(f"sb3-boom could not register BOOM with rl_zoo3 ({module.__name__}): {error!r}")
 
+    def __getattr__(self, name):
+        # get_code, get_source, is_package, ...: whatever the wrapped loader offers
+        return getattr(self._loader, name)
 
-class RLZooFinder(importlib.abc.MetaPathFinder):
-    """Wraps the loaders of the rl_zoo3 modules that hold the algorithm tables."""
+
+class RLZooFinder:
+    """Meta-path finder that wraps the loaders of the rl_zoo3 modules holding the algorithm tables."""
 
     def find_spec(self, fullname, path, target=None):
         patch_name = _PATCHES.get(fullname)
         if patch_name is None:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
         spec.loader = _PatchAfterExec(spec.loader, patch_name)
         return spec
+
+    def invalidate_caches(self):
+        pass
 
 
 def install():

@@ -34,8 +34,10 @@ def main() -> None:
     args = parser.parse_args()
 
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=args.seed, verbose=1, **PENDULUM_KWARGS)
-    print(f"BOOM on Pendulum-v1: gamma={model.gamma:.3f}, warm-up {model.learning_starts} random steps, "
-          f"lambda_align={model.lambda_align}, {args.steps} steps in all")
+    print(
+        f"BOOM on Pendulum-v1: gamma={model.gamma:.3f}, warm-up {model.learning_starts} random steps, "
+        f"lambda_align={model.lambda_align}, {args.steps} steps in all"
+    )
     start = time.time()
     model.learn(args.steps, progress_bar=True, log_interval=5)
     print(f"trained in {time.time() - start:.0f} s")
@@ -45,7 +47,8 @@ def main() -> None:
         model.use_planner = use_planner
         start = time.time()
         mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.episodes, deterministic=True)
-        print(f"evaluation, {name:>12}: {mean:8.1f} +/- {std:5.1f} over {args.episodes} episodes ({time.time() - start:.1f} s)")
+        elapsed = time.time() - start
+        print(f"evaluation, {name:>12}: {mean:8.1f} +/- {std:5.1f} over {args.episodes} episodes ({elapsed:.1f} s)")
 
 
 if __name__ == "__main__":

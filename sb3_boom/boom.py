@@ -231,7 +231,9 @@ class BOOM(OffPolicyAlgorithm):
         if self.replay_buffer_class is None:
             self.replay_buffer_class = SequenceReplayBuffer
         if not issubclass(self.replay_buffer_class, SequenceReplayBuffer):
-            raise TypeError(f"BOOM needs a SequenceReplayBuffer (sub-sequence sampling), got {self.replay_buffer_class.__name__}")
+            raise TypeError(
+                f"BOOM needs a SequenceReplayBuffer (sub-sequence sampling), got {self.replay_buffer_class.__name__}"
+            )
         if self.replay_buffer is None:
             self.replay_buffer = self.replay_buffer_class(
                 self.buffer_size,
@@ -292,7 +294,7 @@ class BOOM(OffPolicyAlgorithm):
             self._plan_mean = result.mean
             # One transfer to the host per step: action, mu_beta and std, plus the planned value.
             host = th.cat([th.stack([result.action, result.planner_action, result.std]).flatten(), result.value]).cpu().numpy()
-            steps = host[: -n_envs].reshape(3, n_envs, *action_shape)
+            steps = host[:-n_envs].reshape(3, n_envs, *action_shape)
             scaled_action, planner_action, planner_std = steps
             self.logger.record_mean("rollout/planner_std", float(planner_std.mean()))
             self.logger.record_mean("rollout/planner_value", float(host[-n_envs:].mean()))
@@ -370,7 +372,7 @@ class BOOM(OffPolicyAlgorithm):
         model_loss = self.consistency_coef * consistency + self.reward_coef * reward_loss + self.value_coef * value_loss
         policy.optimizer.zero_grad(set_to_none=True)
         model_loss.backward()
-        model_grad_norm = th.nn.utils.clip_grad_norm_(policy.world_model_parameters(), self.grad_clip_norm)
+        model_grad_norm = th.nn.utils.clip_grad_norm_(policy.world_model_parameters(), self.grad_clip_norm, foreach=True)
         policy.optimizer.step()
 
         # Policy prior: maximise Q (frozen) and align with the planner's actions.
@@ -398,7 +400,7 @@ class BOOM(OffPolicyAlgorithm):
         )
         policy.pi_optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
-        policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm)
+        policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
         policy.pi_optimizer.step()
         policy.q_ensemble.requires_grad_(True)
         policy.soft_update_target(self.tau)
@@ -430,7 +432,7 @@ class BOOM(OffPolicyAlgorithm):
                 f"{TRAIN_STATS[column]} became {stats[row, column]}. The networks may now hold NaNs: "
                 "reload the last checkpoint, and check the rewards' scale and the learning rate."
             )
-        for name, value in zip(TRAIN_STATS, stats.mean(axis=0)):
+        for name, value in zip(TRAIN_STATS, stats.mean(axis=0), strict=False):
             self.logger.record(f"train/{name}", float(value))
 
     # --- SB3 interface -------------------------------------------------------------------------
@@ -500,4 +502,3 @@ class BOOM(OffPolicyAlgorithm):
             name = getattr(policy_class, "__name__", repr(policy_class))
             raise ValueError(f"{path!r} is not a BOOM model: it was saved with policy class {name}, not a WorldModelPolicy.")
         return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)  # type: ignore[return-value]
-

@@ -93,7 +93,15 @@ class SequenceReplayBuffer(ReplayBuffer):
     @property
     def bytes_per_slot(self) -> int:
         """Memory of one slot (one transition of one env) in bytes."""
-        arrays = (self.observations, self.actions, self.planner_actions, self.planner_stds, self.rewards, self.terminated, self.episode_steps)
+        arrays = (
+            self.observations,
+            self.actions,
+            self.planner_actions,
+            self.planner_stds,
+            self.rewards,
+            self.terminated,
+            self.episode_steps,
+        )
         return sum(a.itemsize * int(np.prod(a.shape[2:])) for a in arrays)
 
     def size(self) -> int:

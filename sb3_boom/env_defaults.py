@@ -7,6 +7,7 @@ iterations, lambda_align, SimNorm).
 import warnings
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
 DEFAULT_DISCOUNT = 0.99
@@ -51,9 +52,12 @@ def _step_limit_of(env: gym.Env) -> int | None:
     action_repeat = 1
     current: gym.Env | None = env
     while current is not None:
-        skip = getattr(current, "_skip", None)  # rl_zoo3 FrameSkip, SB3 MaxAndSkipEnv
-        if isinstance(skip, int) and skip > 1:
-            action_repeat *= skip
+        if isinstance(current, gym.wrappers.RepeatAction):
+            skip = current.num_repeats
+        else:
+            skip = getattr(current, "_skip", None)  # rl_zoo3 FrameSkip, SB3 MaxAndSkipEnv
+        if isinstance(skip, (int, np.integer)) and skip > 1:
+            action_repeat *= int(skip)
         limit = getattr(current, "_max_episode_steps", None)  # gymnasium TimeLimit
         if limit is None:
             inner = getattr(current, "_env", None)  # shimmy's dm_control wrapper

@@ -11,7 +11,6 @@ from typing import NamedTuple, Protocol
 
 import torch as th
 
-
 # The planner std recorded for uniformly random warm-up actions, as the BOOM code does.
 RANDOM_ACTION_STD = math.exp(2.0)
 
@@ -82,7 +81,14 @@ class PlanResult(NamedTuple):
     value: th.Tensor
 
 
-def warm_start_mean(previous_mean: th.Tensor | None, episode_start: th.Tensor | None, n_envs: int, horizon: int, action_dim: int, device: th.device) -> th.Tensor:
+def warm_start_mean(
+    previous_mean: th.Tensor | None,
+    episode_start: th.Tensor | None,
+    n_envs: int,
+    horizon: int,
+    action_dim: int,
+    device: th.device,
+) -> th.Tensor:
     """
     Initial MPPI mean: the previous call's mean shifted by one step (last step zero), or zeros
     where an episode starts or no previous mean exists.
@@ -176,5 +182,3 @@ def plan(
     else:
         action = (planner_action + first_std * th.randn_like(first_std)).clamp(-1.0, 1.0)
     return PlanResult(action, planner_action, first_std, mean.transpose(0, 1).contiguous(), (score * elite_value).sum(1))
-
-

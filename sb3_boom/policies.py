@@ -20,13 +20,47 @@ from sb3_boom.env_defaults import simnorm_enabled
 from sb3_boom.planner import PlannerConfig, PlanResult, plan
 
 # TD-MPC2's model presets, keyed by their approximate parameter count in millions.
-MODEL_SIZES: dict[int, dict[str, int]] = {
+MODEL_SIZES: dict[int | str, dict[str, int]] = {
+    # "cpu": ours, for machines without a GPU (see sb3_boom/presets.py); the others are TD-MPC2's.
+    "cpu": dict(enc_dim=128, mlp_dim=128, latent_dim=64, num_enc_layers=2, num_q=2),
     1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
     5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2, num_q=5),
     19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3, num_q=5),
     48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4, num_q=5),
     317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }
+
+
+def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[str, Any]:
+    """
+    Adam and AdamW run fused (one kernel over all parameters, on CPU and CUDA) unless
+    ``optimizer_kwargs`` say otherwise: the per-parameter loop of the default implementation is
+    most of an update's Python overhead at the small sizes BOOM uses. Same arithmetic.
+    """
+    if optimizer_class in (th.optim.Adam, th.optim.AdamW):
+        return {"fused": True}
+    return {}
+
+
+def mish(x: th.Tensor) -> th.Tensor:
+    """
+    Mish, ``x * tanh(softplus(x))``. Without autograd (planning, targets) it is computed as
+    ``x * n / (n + 2)`` with ``n = e^x (e^x + 2)``: one exp and a few vectorised passes, 1.4-1.7x
+    faster on CPU than ``F.mish``, equal to it within 1e-6 relative. With autograd, ``F.mish``,
+    whose fused backward is faster than differentiating that expression.
+    """
+    if x.requires_grad and th.is_grad_enabled():
+        return F.mish(x)
+    e = th.exp(x.clamp(max=20.0))  # beyond 20, n / (n + 2) is 1 in float32
+    n = e * (e + 2.0)
+    return x * n / (n + 2.0)
+
+
+class Mish(nn.Module):
+    """:func:`mish` as a module."""
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return mish(x)
 
 
 class SimNorm(nn.Module):
@@ -60,7 +94,7 @@ class NormedLinear(nn.Module):
         self.linear = nn.Linear(in_dim, out_dim)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.norm = nn.LayerNorm(out_dim)
-        self.activation = activation if activation is not None else nn.Mish()
+        self.activation = activation if activation is not None else Mish()
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         return self.activation(self.norm(self.dropout(self.linear(x))))
@@ -134,7 +168,7 @@ class QEnsemble(nn.Module):
             if layer == 0 and self.dropout > 0:
                 h = F.dropout(h, self.dropout, training=self.training)
             h = F.layer_norm(h, h.shape[-1:])
-            h = F.mish(h * select(self.norm_weights[layer]) + select(self.norm_biases[layer]))
+            h = mish(h * select(self.norm_weights[layer]) + select(self.norm_biases[layer]))
         out = th.baddbmm(select(self.biases[2]), h, select(self.weights[2]))
         return out.reshape(num_heads, *leading_shape, out.shape[-1])
 
@@ -167,7 +201,9 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, al
         raise ValueError(f"BOOM needs a bounded Box action space (finite low and high), got {action_space}.")
     if isinstance(observation_space, spaces.Dict):
         if not allow_dict:
-            raise TypeError(f"'MlpPolicy' takes Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space}).")
+            raise TypeError(
+                f"'MlpPolicy' takes Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space})."
+            )
         subspaces = observation_space.spaces.items()
     else:
         subspaces = [("observation", observation_space)]
@@ -191,7 +227,7 @@ class WorldModelPolicy(BasePolicy):
     :param observation_space: Box (or Dict of Box for ``MultiInputPolicy``) observations
     :param action_space: bounded Box actions
     :param lr_schedule: learning rate schedule
-    :param model_size: size preset (1, 5, 19, 48 or 317 million parameters, TD-MPC2's), giving the
+    :param model_size: size preset: 1, 5, 19, 48 or 317 (million parameters, TD-MPC2's) or "cpu" (ours, ~0.2M), giving the
         defaults of ``enc_dim``, ``mlp_dim``, ``latent_dim``, ``num_enc_layers`` and ``num_q``
     :param latent_dim: latent state size
     :param mlp_dim: hidden width of dynamics, reward, Q and policy networks
@@ -221,7 +257,7 @@ class WorldModelPolicy(BasePolicy):
         observation_space: spaces.Space,
         action_space: spaces.Box,
         lr_schedule: Schedule,
-        model_size: int = 5,
+        model_size: int | str = 5,
         latent_dim: int | None = None,
         mlp_dim: int | None = None,
         enc_dim: int | None = None,
@@ -252,7 +288,7 @@ class WorldModelPolicy(BasePolicy):
             squash_output=True,
         )
         if model_size not in MODEL_SIZES:
-            raise ValueError(f"model_size must be one of {sorted(MODEL_SIZES)}, got {model_size!r}")
+            raise ValueError(f"model_size must be one of {list(MODEL_SIZES)}, got {model_size!r}")
         preset = MODEL_SIZES[model_size]
         self.model_size = model_size
         self.latent_dim = latent_dim or preset["latent_dim"]
@@ -301,10 +337,14 @@ class WorldModelPolicy(BasePolicy):
         learning_rate = lr_schedule(1)
         world_model_groups = [
             {"params": self.encoder.parameters(), "lr": learning_rate * self.enc_lr_scale, "lr_scale": self.enc_lr_scale},
-            {"params": [*self.dynamics.parameters(), *self.reward_head.parameters(), *self.q_ensemble.parameters()], "lr_scale": 1.0},
+            {
+                "params": [*self.dynamics.parameters(), *self.reward_head.parameters(), *self.q_ensemble.parameters()],
+                "lr_scale": 1.0,
+            },
         ]
-        self.optimizer = self.optimizer_class(world_model_groups, lr=learning_rate, **self.optimizer_kwargs)  # type: ignore[call-arg]
-        actor_kwargs = {"eps": 1e-5, **self.optimizer_kwargs}
+        optimizer_kwargs = {**default_optimizer_kwargs(self.optimizer_class), **self.optimizer_kwargs}
+        self.optimizer = self.optimizer_class(world_model_groups, lr=learning_rate, **optimizer_kwargs)  # type: ignore[call-arg]
+        actor_kwargs = {"eps": 1e-5, **optimizer_kwargs}
         self.pi_optimizer = self.optimizer_class(self.actor.parameters(), lr=learning_rate, **actor_kwargs)  # type: ignore[call-arg]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -456,7 +496,11 @@ class WorldModelPolicy(BasePolicy):
                 previous = self._predict_mean if state is None else th.as_tensor(state[0], device=self.device)
                 if previous is not None and previous.shape != (n_envs, self.planner.horizon, self.action_dim):
                     previous = None
-                starts = None if episode_start is None else th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
+                starts = (
+                    None
+                    if episode_start is None
+                    else th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1), device=self.device)
+                )
                 result = self.plan(flat, previous, starts, deterministic)
                 actions_tensor = result.action
                 if state is None:

@@ -53,12 +53,14 @@ def register_optuna(hyperparams_opt_module: ModuleType) -> None:
 def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     """
     Make ``hyperparams/boom.yml`` of this package the default config of ``--algo boom`` (rl_zoo3
-    looks in its own folder), and give the sampler the task's ``lambda_align`` setting.
+    looks in its own folder), give the sampler the task's ``lambda_align`` setting, and let the
+    evaluation env use the config's ``env_kwargs`` when no ``--eval-env-kwargs`` are given.
     """
     manager_class = exp_manager_module.ExperimentManager
     if getattr(manager_class, "_sb3_boom_patched", False):
         return
     original_init, original_objective = manager_class.__init__, manager_class.objective
+    original_read = manager_class.read_hyperparameters
     signature = inspect.signature(original_init)
 
     @functools.wraps(original_init)
@@ -74,8 +76,19 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
             trial.set_user_attr("lambda_align_setting", self._hyperparams.get("lambda_align", "auto"))
         return original_objective(self, trial)
 
+    @functools.wraps(original_read)
+    def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        hyperparams, saved_hyperparams = original_read(self)
+        # rl_zoo3 2.9 gives the eval env the config's env_kwargs only when --env-kwargs is also set
+        # (its comment says it means to always do so). HumanoidBench entries rely on it: their
+        # render_mode None spares an off-screen OpenGL renderer per env.
+        if self.algo == ALGO_NAME and self._eval_env_kwargs_args is None and "env_kwargs" in hyperparams:
+            self.eval_env_kwargs = dict(hyperparams["env_kwargs"])
+        return hyperparams, saved_hyperparams
+
     manager_class.__init__ = __init__
     manager_class.objective = objective
+    manager_class.read_hyperparameters = read_hyperparameters
     manager_class._sb3_boom_patched = True
 
 
@@ -93,15 +106,17 @@ def sample_boom_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     """
     base = default_lambda_align(trial, n_actions)
     trial.set_user_attr("lambda_align_default", base)
-    return convert_boom_params({
-        "lambda_align": trial.suggest_float("lambda_align", 0.1 * base, 10.0 * base, log=True),
-        "temperature": trial.suggest_float("temperature", 0.1, 2.0, log=True),
-        "horizon": trial.suggest_categorical("horizon", [1, 2, 3, 5]),
-        "num_samples_pow": trial.suggest_int("num_samples_pow", 6, 9),
-        "iterations": trial.suggest_int("iterations", 2, 8),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-3, log=True),
-        "align_temperature": trial.suggest_float("align_temperature", 0.3, 3.0, log=True),
-    })
+    return convert_boom_params(
+        {
+            "lambda_align": trial.suggest_float("lambda_align", 0.1 * base, 10.0 * base, log=True),
+            "temperature": trial.suggest_float("temperature", 0.1, 2.0, log=True),
+            "horizon": trial.suggest_categorical("horizon", [1, 2, 3, 5]),
+            "num_samples_pow": trial.suggest_int("num_samples_pow", 6, 9),
+            "iterations": trial.suggest_int("iterations", 2, 8),
+            "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-3, log=True),
+            "align_temperature": trial.suggest_float("align_temperature", 0.3, 3.0, log=True),
+        }
+    )
 
 
 def convert_boom_params(sampled_params: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
     model.save_replay_buffer(tmp_path / "rb.pkl")
     loaded = BOOM.load(tmp_path / "boom", env=env)
     loaded.load_replay_buffer(tmp_path / "rb.pkl")
-    for (name, p1), p2 in zip(model.policy.state_dict().items(), loaded.policy.state_dict().values()):
+    for (name, p1), p2 in zip(model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=False):
         assert th.equal(p1, p2), name
     assert loaded.policy.q_scale.item() == 3.25
     assert loaded.replay_buffer.size() == model.replay_buffer.size()
@@ -45,7 +45,9 @@ def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
         m.policy.set_training_mode(False)
     batch_obs = np.stack([env.observation_space.sample() for _ in range(4)])
     model.use_planner = loaded.use_planner = False
-    np.testing.assert_allclose(model.predict(batch_obs, deterministic=True)[0], loaded.predict(batch_obs, deterministic=True)[0])
+    np.testing.assert_allclose(
+        model.predict(batch_obs, deterministic=True)[0], loaded.predict(batch_obs, deterministic=True)[0]
+    )
 
     loaded.learn(30, reset_num_timesteps=False)
     assert loaded.num_timesteps == 150
@@ -71,7 +73,15 @@ def test_auto_defaults_from_the_environment():
     assert model.learning_starts == 1000  # max(1000, 5 * 200)
     assert model.lambda_align == pytest.approx(1 / 50)  # A = 1, outside 24..48
     assert model.iterations == 6
-    explicit = BOOM("MlpPolicy", "Pendulum-v1", gamma=0.9, learning_starts=7, lambda_align=0.5, iterations=3, policy_kwargs=dict(model_size=1))
+    explicit = BOOM(
+        "MlpPolicy",
+        "Pendulum-v1",
+        gamma=0.9,
+        learning_starts=7,
+        lambda_align=0.5,
+        iterations=3,
+        policy_kwargs=dict(model_size=1),
+    )
     assert (explicit.gamma, explicit.learning_starts, explicit.lambda_align, explicit.iterations) == (0.9, 7, 0.5, 3)
     assert explicit.policy.planner.iterations == 3 and explicit.policy.gamma == 0.9
 
@@ -99,14 +109,21 @@ def test_vec_normalize_stores_original_observations(tiny_kwargs):
 
 def test_callbacks_and_tensorboard(tmp_path, tiny_kwargs):
     eval_env = make_vec_env("Pendulum-v1", n_envs=2)
-    eval_callback = EvalCallback(eval_env, eval_freq=50, n_eval_episodes=2, log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best"))
+    eval_callback = EvalCallback(
+        eval_env, eval_freq=50, n_eval_episodes=2, log_path=str(tmp_path / "eval"), best_model_save_path=str(tmp_path / "best")
+    )
     checkpoint = CheckpointCallback(save_freq=60, save_path=str(tmp_path / "ckpt"), save_replay_buffer=True)
     model = BOOM("MlpPolicy", "Pendulum-v1", tensorboard_log=str(tmp_path / "tb"), **tiny_kwargs)
     model.learn(120, callback=[eval_callback, checkpoint])
     assert len(np.load(tmp_path / "eval" / "evaluations.npz")["results"]) == 2
     assert (tmp_path / "best" / "best_model.zip").exists()
     assert sorted(os.listdir(tmp_path / "ckpt")) == sorted(
-        ["rl_model_60_steps.zip", "rl_model_120_steps.zip", "rl_model_replay_buffer_60_steps.pkl", "rl_model_replay_buffer_120_steps.pkl"]
+        [
+            "rl_model_60_steps.zip",
+            "rl_model_120_steps.zip",
+            "rl_model_replay_buffer_60_steps.pkl",
+            "rl_model_replay_buffer_120_steps.pkl",
+        ]
     )
     assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(tmp_path / "tb") for name in files)
     # The training environment's planner warm start is not disturbed by the evaluation's predictions.
@@ -182,6 +199,9 @@ def test_dm_control_episode_length_through_frame_skip():
     model = BOOM("MlpPolicy", env, policy_kwargs=dict(model_size=1))
     assert model.gamma == pytest.approx(0.99)  # the paper's L = 500 agent steps
     assert model.learning_starts == 2500
+    # gymnasium's own action repeat wrapper counts too
+    env = DummyVecEnv([lambda: gym.wrappers.RepeatAction(gym.make("dm_control/cartpole-swingup-v0"), 2)])
+    assert BOOM("MultiInputPolicy", env, policy_kwargs=dict(model_size=1)).learning_starts == 2500
 
 
 def test_policy_prior_only_mode(tmp_path, tiny_kwargs):

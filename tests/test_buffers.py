@@ -42,7 +42,16 @@ def fill(buffer: SequenceReplayBuffer, episode_lengths: list[list[int]], termina
                 step[i] = 0
         action = obs[:, 1:] / 100.0  # the action names the step it was taken at
         planner_action = action + 0.5
-        buffer.add(obs, np.stack(next_obs), action, obs[:, 1] + 0.25, np.array(dones), infos, planner_action, np.full_like(action, 0.1))
+        buffer.add(
+            obs,
+            np.stack(next_obs),
+            action,
+            obs[:, 1] + 0.25,
+            np.array(dones),
+            infos,
+            planner_action,
+            np.full_like(action, 0.1),
+        )
 
 
 def check_windows(buffer: SequenceReplayBuffer, batch) -> None:
@@ -167,7 +176,7 @@ def test_observations_stored_once_and_pickle_round_trip(tmp_path):
     first = small.sample(16)
     np.random.seed(3)
     second = loaded.sample(16)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=False):
         assert (a == b).all()
 
 

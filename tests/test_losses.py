@@ -53,7 +53,8 @@ def test_soft_cross_entropy_matches_hand_computation():
 def test_gaussian_logprob_is_action_dim_times_textbook_plus_constant():
     eps = th.tensor([[0.5, -1.0, 2.0]])
     log_std = th.tensor([[0.1, -0.2, 0.3]])
-    by_hand = (sum(-0.5 * e**2 - s for e, s in zip([0.5, -1.0, 2.0], [0.1, -0.2, 0.3])) - 0.5 * math.log(2 * math.pi)) * 3
+    terms = zip([0.5, -1.0, 2.0], [0.1, -0.2, 0.3], strict=True)
+    by_hand = (sum(-0.5 * e**2 - s for e, s in terms) - 0.5 * math.log(2 * math.pi)) * 3
     assert losses.gaussian_logprob(eps, log_std).item() == pytest.approx(by_hand, rel=1e-6)
 
 

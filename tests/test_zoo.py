@@ -1,5 +1,6 @@
 """RL Zoo integration: the start-up hook registers BOOM; the shipped YAML parses into valid BOOM arguments."""
 
+import os
 import subprocess
 import sys
 
@@ -40,3 +41,52 @@ def test_optuna_sampler_returns_boom_arguments():
     assert 0.1 * 0.038 <= params["lambda_align"] <= 10 * 0.038
     assert params["num_samples"] in (64, 128, 256, 512) and params["num_elites"] == params["num_samples"] // 8
     assert "num_samples_pow" not in params
+
+
+def test_hook_stays_out_of_the_way_when_rl_zoo3_is_absent(tmp_path):
+    """A folder without rl_zoo3 on the search path: the finder defers and the usual ImportError follows."""
+    import sb3_boom_zoo_hook
+
+    assert sb3_boom_zoo_hook.RLZooFinder().find_spec("rl_zoo3.utils", [str(tmp_path)]) is None
+    assert sb3_boom_zoo_hook.RLZooFinder().find_spec("numpy", None) is None
+    code = "import sys; sys.path = [p for p in sys.path if 'site-packages' not in p]; import json; import rl_zoo3"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1 and "No module named 'rl_zoo3'" in result.stderr
+
+
+def test_a_failing_registration_warns_and_leaves_rl_zoo3_usable():
+    code = (
+        "import warnings, sb3_boom.zoo as z\n"
+        "def broken(module): raise RuntimeError('boom is broken')\n"
+        "z.register_algorithm = broken\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import rl_zoo3\n"
+        "print('boom' in rl_zoo3.ALGOS, 'sac' in rl_zoo3.ALGOS, any('boom is broken' in str(w.message) for w in caught))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "True"]
+
+
+def test_hook_can_be_switched_off_with_an_environment_variable():
+    code = "import sys, rl_zoo3; print('boom' in rl_zoo3.ALGOS)"
+    env = {**os.environ, "SB3_BOOM_DISABLE_ZOO_HOOK": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "False"
+
+
+def test_the_eval_env_gets_the_config_env_kwargs(tmp_path):
+    """HumanoidBench entries set render_mode None in env_kwargs: the Zoo's eval env must get it too."""
+    import argparse
+
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    config = tmp_path / "boom.yml"
+    config.write_text("Pendulum-v1:\n  policy: MlpPolicy\n  n_timesteps: 100\n  env_kwargs:\n    g: 9.0\n")
+    manager = ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", str(tmp_path), config=str(config))
+    hyperparams, _ = manager.read_hyperparameters()
+    assert hyperparams["env_kwargs"] == {"g": 9.0} and manager.eval_env_kwargs == {"g": 9.0}
+    # the shipped file is the default config of --algo boom
+    assert ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", str(tmp_path)).config == str(
+        zoo.shipped_hyperparams_path()
+    )

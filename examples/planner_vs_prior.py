@@ -1,0 +1,112 @@
+"""
+Compare BOOM's two ways of acting: the MPPI planner (``use_planner=True``, what BOOM trains with) and
+the policy prior alone (``use_planner=False``, one network call per action). Both are evaluated with
+SB3's ``evaluate_policy`` on the same episodes (same seeds), and the time per action is measured.
+
+With no ``--model``, BOOM is first trained on Pendulum-v1 as in examples/quickstart.py (about 4 minutes on 2 cores).
+
+    python examples/planner_vs_prior.py [--steps 4000] [--episodes 10]
+    # a saved model, e.g. one from train_dmc.py (its env is rebuilt with the same wrappers):
+    python examples/planner_vs_prior.py --model runs/cartpole-swingup-v0_seed0/boom.zip --env dm_control/cartpole-swingup-v0
+    # smoke test with tiny networks and planner:
+    python examples/planner_vs_prior.py --tiny --steps 300 --episodes 2
+"""
+
+import argparse
+import time
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_boom import BOOM
+
+# The CPU-friendly Pendulum-v1 configuration of examples/quickstart.py and hyperparams/boom.yml.
+PENDULUM_KWARGS: dict[str, Any] = dict(
+    policy_kwargs=dict(model_size=1, latent_dim=64, mlp_dim=128, enc_dim=128),
+    num_samples=128,
+    num_elites=16,
+    num_pi_trajs=8,
+    iterations=4,
+    batch_size=128,
+    learning_starts=1000,
+)
+
+# Networks and planner small enough to run a few hundred steps in seconds: to check the setup, not to learn.
+TINY_KWARGS: dict[str, Any] = dict(
+    policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
+    num_samples=32,
+    num_elites=4,
+    num_pi_trajs=4,
+    iterations=2,
+    batch_size=16,
+    learning_starts=40,
+    buffer_size=5_000,
+)
+
+
+def make_env(env_id: str) -> gym.Env:
+    """``env_id`` as the model saw it in training: dm_control ids get the wrappers of train_dmc.py."""
+    if env_id.startswith("dm_control/"):
+        from train_dmc import make_env as make_dmc_env  # examples/train_dmc.py, next to this script
+
+        return make_dmc_env(env_id)
+    return gym.make(env_id)
+
+
+class TimedPredictor:
+    """Wraps a model for ``evaluate_policy`` and adds up the time spent in ``predict``."""
+
+    def __init__(self, model: BOOM):
+        self.model = model
+        self.seconds = 0.0
+        self.actions = 0
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> Any:
+        start = time.perf_counter()
+        result = self.model.predict(observation, state, episode_start, deterministic)
+        self.seconds += time.perf_counter() - start
+        self.actions += len(result[0])  # one action per env
+        return result
+
+
+def evaluate(model: BOOM, env: VecEnv, seed: int, n_episodes: int) -> tuple[float, float, float]:
+    """Mean and std of the return over ``n_episodes`` deterministic episodes, and seconds per action."""
+    env.seed(seed)  # the next reset, and so every episode after it, starts from the same states
+    predictor = TimedPredictor(model)
+    mean, std = evaluate_policy(predictor, env, n_eval_episodes=n_episodes, deterministic=True)
+    return float(mean), float(std), predictor.seconds / predictor.actions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="a saved BOOM model (.zip); default: train one on --env")
+    parser.add_argument("--env", default="Pendulum-v1", help="env id of the model")
+    parser.add_argument("--steps", type=int, default=4_000, help="training steps when no --model is given")
+    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes of each mode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tiny", action="store_true", help="train tiny networks and planner, for smoke tests")
+    args = parser.parse_args()
+
+    env = make_vec_env(make_env, n_envs=1, env_kwargs=dict(env_id=args.env))
+    if args.model:
+        model = BOOM.load(args.model, env=env)
+        print(f"loaded {args.model} ({model.num_timesteps} steps of training)")
+    else:
+        kwargs = TINY_KWARGS if args.tiny else PENDULUM_KWARGS
+        model = BOOM("MlpPolicy", env, seed=args.seed, **kwargs)
+        start = time.time()
+        model.learn(args.steps)
+        print(f"trained BOOM on {args.env} for {args.steps} steps in {time.time() - start:.0f} s")
+
+    print(f"{args.episodes} episodes of {args.env} per mode, the same ones (env seed {args.seed}), deterministic actions:")
+    for use_planner, name in ((True, "MPPI planner"), (False, "policy prior")):
+        model.use_planner = use_planner
+        mean, std, seconds = evaluate(model, env, args.seed, args.episodes)
+        print(f"{name}: return {mean:8.1f} +/- {std:6.1f}, {1000 * seconds:7.2f} ms per action")
+
+
+if __name__ == "__main__":
+    main()

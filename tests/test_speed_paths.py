@@ -1,0 +1,48 @@
+"""Every speed-up gives the same numbers as a plain reference path (CPU, float tolerance)."""
+
+import torch as th
+
+from sb3_boom import BOOM
+from sb3_boom.policies import default_optimizer_kwargs
+from sb3_boom.presets import PRESETS
+
+
+def test_fused_adam_steps_match_the_multi_tensor_adam(tiny_kwargs):
+    """The default optimizers (fused Adam) update the policy's parameters as torch's plain Adam does."""
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=3, **tiny_kwargs)
+    assert default_optimizer_kwargs(th.optim.Adam) == {"fused": True} and model.policy.optimizer.defaults["fused"]
+    groups = [
+        {"params": [p.detach().clone() for p in g["params"]], "lr": g["lr"]} for g in model.policy.optimizer.param_groups
+    ]
+    plain = th.optim.Adam(groups, lr=3e-4, fused=False, foreach=True)
+    ours = [p for g in model.policy.optimizer.param_groups for p in g["params"]]
+    theirs = [p for g in plain.param_groups for p in g["params"]]
+    generator = th.Generator().manual_seed(0)
+    for _ in range(5):
+        for a, b in zip(ours, theirs, strict=False):
+            # Gradients over many scales, including values near Adam's eps, where rounding shows most.
+            grad = th.randn(a.shape, generator=generator) * 10.0 ** th.randint(-9, 1, a.shape, generator=generator)
+            a.grad, b.grad = grad.clone(), grad.clone()
+        model.policy.optimizer.step()
+        plain.step()
+    for a, b in zip(ours, theirs, strict=False):
+        th.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_cpu_preset_is_a_valid_configuration():
+    model = BOOM("MlpPolicy", "Pendulum-v1", **PRESETS["cpu"])
+    assert model.policy.latent_dim == 64 and model.num_samples == PRESETS["cpu"]["num_samples"]
+
+
+def test_mish_matches_torch_mish_in_value_and_gradient():
+    from sb3_boom.policies import mish
+
+    x = th.cat([th.linspace(-60.0, 60.0, 20001), th.randn(10000) * 3])
+    th.testing.assert_close(mish(x), th.nn.functional.mish(x), rtol=1e-5, atol=1e-6)  # the no-grad path
+    x.requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    ours, theirs = mish(x), th.nn.functional.mish(reference)
+    th.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    ours.sum().backward()
+    theirs.sum().backward()
+    th.testing.assert_close(x.grad, reference.grad, rtol=1e-5, atol=1e-6)

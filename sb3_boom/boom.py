@@ -86,6 +86,9 @@ class BOOM(OffPolicyAlgorithm):
     :param grad_clip_norm: gradient-norm clip of the world model and of the policy prior
     :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
         can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
+    :param compile: compile the networks with ``torch.compile`` (fused kernels, mainly a GPU
+        speed-up); the first calls take longer (compilation). See
+        :meth:`WorldModelPolicy.compile_networks`.
     :param stats_window_size: window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
     :param policy_kwargs: arguments of the policy (network sizes: see :class:`WorldModelPolicy`)
@@ -136,6 +139,7 @@ class BOOM(OffPolicyAlgorithm):
         enc_lr_scale: float = 0.3,
         grad_clip_norm: float = 20.0,
         use_planner: bool = True,
+        compile: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -195,6 +199,7 @@ class BOOM(OffPolicyAlgorithm):
         self.enc_lr_scale = enc_lr_scale
         self.grad_clip_norm = grad_clip_norm
         self.use_planner = use_planner
+        self.compile = compile
         # Whether the one-time pre-training burst at the end of warm-up has run (saved with the model).
         self._pretrained = False
         # Collection state: planner warm start per env, episode starts, output of the last plan.
@@ -257,6 +262,8 @@ class BOOM(OffPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.policy = self.policy.to(self.device)
+        if self.compile:
+            self.policy.compile_networks()
         self._convert_train_freq()
 
     # --- collection ----------------------------------------------------------------------------

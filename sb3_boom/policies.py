@@ -447,6 +447,25 @@ class WorldModelPolicy(BasePolicy):
 
     # --- acting ----------------------------------------------------------------------------
 
+    def compile_networks(self) -> None:
+        """
+        Compile the encoder, dynamics, reward, Q (online and target) and policy networks in place
+        with ``torch.compile`` (parameters and state-dict keys unchanged, so saving and loading are
+        unaffected). Each network gets its own compiled variants per input shape, so dynamo's
+        per-function limit on variants is raised to fit them all. The planner's loop, sampling and
+        the losses stay eager. CUDA graphs (``mode="reduce-overhead"``) are not used: they reuse
+        output buffers between calls, which the planner's rollout (outputs of step t read after
+        step t+1) would need cloning for, and that path has not been run on a GPU yet.
+        """
+        import torch._dynamo
+
+        networks = (self.encoder, self.dynamics, self.reward_head, self.actor, self.q_ensemble, self.q_target)
+        limit_name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+        # Variants: per network, input shape (planning, update, evaluation) and autograd state.
+        setattr(torch._dynamo.config, limit_name, max(getattr(torch._dynamo.config, limit_name), 64))
+        for network in networks:
+            network.compile(dynamic=False)
+
     @th.no_grad()
     def plan(
         self,

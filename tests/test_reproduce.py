@@ -1,0 +1,68 @@
+"""Smoke test of benchmarks/reproduce.py (train, evaluate, checkpoint, resume) and benchmarks/plot.py."""
+
+import csv
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
+
+
+def run_script(script: str, *args: str) -> str:
+    """Run ``benchmarks/<script>`` from the repository root; return its stdout (fail with its output otherwise)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"{script} exited with {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        assert reader.fieldnames == COLUMNS
+        return list(reader)
+
+
+def steps_of(rows: list[dict[str, str]], policy: str) -> list[int]:
+    return [int(row["step"]) for row in rows if row["policy"] == policy]
+
+
+def test_reproduce_resumes_and_plot_summarises(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pandas")
+    out, checkpoints, report = tmp_path / "out", tmp_path / "checkpoints", tmp_path / "report"
+    common = ["--tiny", "--methods", "boom", "sac", "--tasks", "Pendulum-v1", "--seeds", "0", "--eval-freq", "100"]
+    common += ["--eval-episodes", "2", "--threads", "1", "--out", str(out), "--checkpoint-dir", str(checkpoints)]
+    boom_csv, sac_csv = out / "boom__Pendulum-v1__seed0.csv", out / "sac__Pendulum-v1__seed0.csv"
+
+    run_script("reproduce.py", *common, "--budget", "200")
+    first = read_csv(boom_csv)
+    assert steps_of(first, "planner") == steps_of(first, "prior") == [0, 100, 200]
+    assert steps_of(read_csv(sac_csv), "actor") == [0, 100, 200]
+    assert {row["method"] for row in first} == {"boom"} and {row["task"] for row in first} == {"Pendulum-v1"}
+    assert (checkpoints / "boom__Pendulum-v1__seed0" / "checkpoint" / "replay_buffer.pkl").is_file()
+
+    # A larger budget continues from the checkpoint at 200 env steps: the rows so far are kept as they were.
+    stdout = run_script("reproduce.py", *common, "--budget", "300")
+    assert stdout.count("resuming from 200 env steps") == 2, stdout
+    boom_rows, sac_rows = read_csv(boom_csv), read_csv(sac_csv)
+    assert boom_rows[: len(first)] == first
+    for rows, policies in ((boom_rows, ("planner", "prior")), (sac_rows, ("actor",))):
+        for policy in policies:
+            assert steps_of(rows, policy) == [0, 100, 200, 300]  # starts at 0, no duplicated step
+        walls = [float(row["wall_s"]) for row in rows]
+        assert walls == sorted(walls) and walls[0] == 0.0
+        assert all(-2000.0 <= float(row["reward"]) <= 0.0 for row in rows)  # Pendulum-v1 returns over 200 steps
+
+    run_script("plot.py", "--runs", str(out / "*.csv"), "--out", str(report))
+    png = (report / "Pendulum-v1.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    table = (report / "summary.md").read_text()
+    for method, policy in (("boom", "planner"), ("boom", "prior"), ("sac", "actor")):
+        assert f"| Pendulum-v1 | {method} | {policy} | 1 | 300 |" in table, table

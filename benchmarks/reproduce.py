@@ -71,17 +71,6 @@ DMC_ACTION_REPEAT = 2
 # Offset of the eval env's seed from the run's seed (its own initial states, never the training env's).
 EVAL_SEED_OFFSET = 10_000
 
-# Networks and planner small enough to run a few hundred steps in seconds: to check the setup, not to learn.
-TINY_BOOM: dict[str, Any] = dict(
-    policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
-    num_samples=32,
-    num_elites=4,
-    num_pi_trajs=4,
-    iterations=2,
-    batch_size=16,
-    learning_starts=40,
-    buffer_size=5_000,
-)
 TINY_SAC: dict[str, Any] = dict(policy_kwargs=dict(net_arch=[32, 32]), batch_size=16, learning_starts=40, buffer_size=5_000)
 TINY_TQC: dict[str, Any] = dict(TINY_SAC, policy_kwargs=dict(net_arch=[32, 32], n_quantiles=5))
 
@@ -224,7 +213,7 @@ def boom_spec(args: argparse.Namespace, env_id: str, seed: int) -> RunSpec:
     else:
         base = dict(PRESETS[args.preset])
     if args.tiny:
-        base = merge(base, TINY_BOOM)
+        base = merge(base, PRESETS["tiny"])
     method = args.name or "boom" + ("" if args.preset == DEFAULT_PRESET else f"-{args.preset}")
     if overrides and not args.name:
         method += "[" + ",".join(args.boom_kwargs) + "]"

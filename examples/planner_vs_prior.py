@@ -22,29 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import BOOM
-
-# The CPU-friendly Pendulum-v1 configuration of examples/quickstart.py and hyperparams/boom.yml.
-PENDULUM_KWARGS: dict[str, Any] = dict(
-    policy_kwargs=dict(model_size=1, latent_dim=64, mlp_dim=128, enc_dim=128),
-    num_samples=128,
-    num_elites=16,
-    num_pi_trajs=8,
-    iterations=4,
-    batch_size=128,
-    learning_starts=1000,
-)
-
-# Networks and planner small enough to run a few hundred steps in seconds: to check the setup, not to learn.
-TINY_KWARGS: dict[str, Any] = dict(
-    policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
-    num_samples=32,
-    num_elites=4,
-    num_pi_trajs=4,
-    iterations=2,
-    batch_size=16,
-    learning_starts=40,
-    buffer_size=5_000,
-)
+from sb3_boom.presets import PRESETS
 
 
 def make_env(env_id: str) -> gym.Env:
@@ -95,7 +73,7 @@ def main() -> None:
         model = BOOM.load(args.model, env=env)
         print(f"loaded {args.model} ({model.num_timesteps} steps of training)")
     else:
-        kwargs = TINY_KWARGS if args.tiny else PENDULUM_KWARGS
+        kwargs = PRESETS["tiny"] if args.tiny else PRESETS["cpu"]
         model = BOOM("MlpPolicy", env, seed=args.seed, **kwargs)
         start = time.time()
         model.learn(args.steps)

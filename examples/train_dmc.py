@@ -31,22 +31,11 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_boom import BOOM
+from sb3_boom.presets import PRESETS
 
 gym.register_envs(shimmy)  # registers the dm_control/* ids
 
 ACTION_REPEAT = 2
-
-# Networks and planner small enough to run a few hundred steps in seconds: to check the setup, not to learn.
-TINY_KWARGS: dict[str, Any] = dict(
-    policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
-    num_samples=32,
-    num_elites=4,
-    num_pi_trajs=4,
-    iterations=2,
-    batch_size=16,
-    learning_starts=40,
-    buffer_size=5_000,
-)
 
 
 class PrintEvaluation(BaseCallback):
@@ -110,7 +99,7 @@ def main() -> None:
     env = make_vec_env(make_env, n_envs=1, seed=args.seed, env_kwargs=dict(env_id=args.env))
     eval_env = make_vec_env(make_env, n_envs=1, seed=args.seed + 1000, env_kwargs=dict(env_id=args.env))
 
-    kwargs: dict[str, Any] = dict(TINY_KWARGS) if args.tiny else {}
+    kwargs: dict[str, Any] = dict(PRESETS["tiny"]) if args.tiny else {}
     kwargs["policy_kwargs"] = {"model_size": args.model_size, **kwargs.get("policy_kwargs", {})}
     model = BOOM("MlpPolicy", env, seed=args.seed, verbose=0, **kwargs)
     print(

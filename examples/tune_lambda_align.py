@@ -17,7 +17,6 @@ On Pendulum-v1 a trial of 4000 steps takes about 4 minutes on 2 cores; pruned tr
 
 import argparse
 import time
-from typing import Any
 
 import numpy as np
 import optuna
@@ -27,29 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
-
-# A CPU-friendly configuration (that of examples/quickstart.py for Pendulum-v1): small networks, light planner.
-CPU_KWARGS: dict[str, Any] = dict(
-    policy_kwargs=dict(model_size=1, latent_dim=64, mlp_dim=128, enc_dim=128),
-    num_samples=128,
-    num_elites=16,
-    num_pi_trajs=8,
-    iterations=4,
-    batch_size=128,
-    learning_starts=1000,
-)
-
-# Networks and planner small enough to run a few hundred steps in seconds: to check the setup, not to learn.
-TINY_KWARGS: dict[str, Any] = dict(
-    policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
-    num_samples=32,
-    num_elites=4,
-    num_pi_trajs=4,
-    iterations=2,
-    batch_size=16,
-    learning_starts=40,
-    buffer_size=5_000,
-)
+from sb3_boom.presets import PRESETS
 
 
 class TrialEvalCallback(EvalCallback):
@@ -75,7 +52,7 @@ def objective(trial: optuna.Trial, args: argparse.Namespace, default: float) -> 
     lambda_align = trial.suggest_float("lambda_align", 0.1 * default, 10.0 * default, log=True)
     env = make_vec_env(args.env, n_envs=1, seed=args.seed)
     eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 1000)
-    kwargs = TINY_KWARGS if args.tiny else CPU_KWARGS
+    kwargs = PRESETS["tiny"] if args.tiny else PRESETS["cpu"]
     model = BOOM("MlpPolicy", env, lambda_align=lambda_align, seed=args.seed, **kwargs)
     callback = TrialEvalCallback(eval_env, trial, args.eval_freq, args.eval_episodes)
     try:

@@ -18,4 +18,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         iterations=3,
         batch_size=128,
     ),
+    # Smoke tests: networks and planner small enough to run a few hundred steps in seconds. It
+    # checks a setup; it does not learn.
+    "tiny": dict(
+        policy_kwargs=dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21),
+        num_samples=32,
+        num_elites=4,
+        num_pi_trajs=4,
+        iterations=2,
+        batch_size=16,
+        learning_starts=40,
+        buffer_size=5_000,
+    ),
 }

@@ -37,7 +37,8 @@ def test_cpu_preset_is_a_valid_configuration():
 def test_mish_matches_torch_mish_in_value_and_gradient():
     from sb3_boom.policies import mish
 
-    x = th.cat([th.linspace(-60.0, 60.0, 20001), th.randn(10000) * 3])
+    x = th.cat([th.linspace(-60.0, 60.0, 60001), th.randn(10000) * 3])
+    assert x.numel() >= 65536  # large enough for the exp form
     th.testing.assert_close(mish(x), th.nn.functional.mish(x), rtol=1e-5, atol=1e-6)  # the no-grad path
     x.requires_grad_()
     reference = x.detach().clone().requires_grad_()
@@ -72,3 +73,11 @@ def test_compiled_networks_give_the_eager_answers(tmp_path, tiny_kwargs):
     model.save(tmp_path / "compiled")
     loaded = BOOM.load(tmp_path / "compiled")
     assert loaded.compile and set(loaded.policy.state_dict()) == set(model.policy.state_dict())
+
+
+def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval(tiny_kwargs):
+    policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
+    for mode in (True, True, False, False, True):
+        policy.set_training_mode(mode)
+        assert all(module.training == mode for name, module in policy.named_modules() if not name.startswith("q_target"))
+        assert not any(module.training for module in policy.q_target.modules())

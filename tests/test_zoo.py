@@ -90,3 +90,18 @@ def test_the_eval_env_gets_the_config_env_kwargs(tmp_path):
     assert ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", str(tmp_path)).config == str(
         zoo.shipped_hyperparams_path()
     )
+
+
+def test_easy_dmc_entries_ship_the_cpu_preset():
+    from sb3_boom.presets import PRESETS
+
+    config = yaml.safe_load(zoo.shipped_hyperparams_path().read_text())
+    preset = PRESETS["cpu"]
+    easy = ["walker-walk", "walker-stand", "reacher-easy", "finger-spin", "cartpole-swingup", "pendulum-swingup"]
+    easy.append("cheetah-run")
+    for task in easy:
+        entry = config[f"dm_control/{task}-v0"]
+        assert eval(entry["policy_kwargs"]) == preset["policy_kwargs"], task  # the Zoo evaluates this string too
+        assert {key: entry[key] for key in preset if key != "policy_kwargs"} == {
+            key: value for key, value in preset.items() if key != "policy_kwargs"
+        }, task

@@ -1,0 +1,68 @@
+"""
+Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a busy machine slows
+both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
+planning with sb3-boom's no-grad Mish vs. ``F.mish``.
+
+    python benchmarks/ab_speedups.py --threads 2 --model-size 1
+"""
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch as th
+import torch.nn.functional as F
+from throughput import make_env
+
+import sb3_boom.policies as policies_module
+from sb3_boom import BOOM
+
+OPTIMIZERS = {
+    "fused Adam": dict(fused=True),
+    "multi-tensor Adam": dict(fused=False, foreach=True),
+    "per-parameter Adam": dict(fused=False, foreach=False),
+}
+
+
+def seconds(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="dm_control/cartpole-swingup-v0")
+    parser.add_argument("--model-size", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+
+    th.set_num_threads(args.threads)
+    env, _ = make_env(args.env, 1, 0)
+    models = {}
+    for name, optimizer_kwargs in OPTIMIZERS.items():
+        policy_kwargs = dict(model_size=args.model_size, optimizer_kwargs=optimizer_kwargs)
+        models[name] = BOOM("MlpPolicy", env, policy_kwargs=policy_kwargs, learning_starts=100, buffer_size=2000, seed=0)
+        models[name].learn(110)
+    policy = models["fused Adam"].policy
+    obs = policy.flatten_observation(th.as_tensor(env.reset()))
+    mish_variants = {"sb3-boom Mish": policies_module.mish, "F.mish": F.mish}
+
+    times: dict[str, list[float]] = {f"update, {name}": [] for name in OPTIMIZERS}
+    times.update({f"plan, {name}": [] for name in mish_variants})
+    for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
+        for name, model in models.items():
+            times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
+        for name, function in mish_variants.items():
+            policies_module.mish = function
+            times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
+        policies_module.mish = mish_variants["sb3-boom Mish"]
+    print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
+    for label, values in times.items():
+        print(f"  {label:30s} {1e3 * statistics.median(values[3:]):8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

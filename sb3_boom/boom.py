@@ -439,7 +439,7 @@ class BOOM(OffPolicyAlgorithm):
                 f"{TRAIN_STATS[column]} became {stats[row, column]}. The networks may now hold NaNs: "
                 "reload the last checkpoint, and check the rewards' scale and the learning rate."
             )
-        for name, value in zip(TRAIN_STATS, stats.mean(axis=0), strict=False):
+        for name, value in zip(TRAIN_STATS, stats.mean(axis=0), strict=True):
             self.logger.record(f"train/{name}", float(value))
 
     # --- SB3 interface -------------------------------------------------------------------------

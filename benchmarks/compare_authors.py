@@ -89,7 +89,14 @@ import numpy as np
 import torch as th
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
-AUTHORS_MODULES = ("boom.common.parser", "boom.common.buffer", "boom.envs", "boom.boom_alg", "boom.trainer.online_trainer")
+AUTHORS_MODULES = (
+    "boom.common.parser",
+    "boom.common.seed",
+    "boom.common.buffer",
+    "boom.envs",
+    "boom.boom_alg",
+    "boom.trainer.online_trainer",
+)
 SIDES = ("authors", "sb3_boom")
 
 

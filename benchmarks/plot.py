@@ -8,6 +8,12 @@ runs and the references alike.
 
     python benchmarks/plot.py --runs 'runs/reproduce/*.csv' --out runs/reproduce/report
     python benchmarks/plot.py --runs 'runs/a/*.csv' 'runs/b/*.csv' --spread std --no-reference
+    python benchmarks/plot.py --runs 'runs/reproduce/*.csv' --compare boom authors
+
+``--compare A B`` adds, per task and policy that both methods have, a table of every evaluation step
+that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
+verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and B's outside A's),
+``level`` otherwise.
 
 A seed-mean is only taken at the steps that all seeds of a curve have (a run still in progress
 shortens its group's curve rather than mixing seed counts).
@@ -93,7 +99,8 @@ def seed_curve(frame: pd.DataFrame, spread: str) -> tuple[np.ndarray, ...] | Non
     return table.index.to_numpy(dtype=np.int64), mean, low, high
 
 
-def load_runs(patterns: list[str], spread: str) -> list[Curve]:
+def read_runs(patterns: list[str]) -> pd.DataFrame:
+    """All rows of the run CSVs matching ``patterns``, checked for the expected columns."""
     paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
     if not paths:
         raise SystemExit(f"no run CSV matches {patterns}")
@@ -103,7 +110,11 @@ def load_runs(patterns: list[str], spread: str) -> list[Curve]:
         if list(frame.columns) != RUN_COLUMNS:
             raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS}")
         frames.append(frame)
-    runs = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_runs(patterns: list[str], spread: str) -> list[Curve]:
+    runs = read_runs(patterns)
     curves = []
     for (task, method, policy), group in runs.groupby(["task", "method", "policy"], sort=True):
         curve = seed_curve(group, spread)
@@ -205,6 +216,50 @@ def summary_rows(task: str, runs: list[Curve], references: list[Curve]) -> list[
     return rows
 
 
+def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame, theirs_runs: pd.DataFrame) -> list[str]:
+    """Markdown rows comparing two run curves at every step both have, with min-max over seeds."""
+    rows = []
+    for step in np.intersect1d(ours.steps, theirs.steps):
+        values = []
+        for curve, frame in ((ours, ours_runs), (theirs, theirs_runs)):
+            rewards = frame[(frame["step"] == step) & (frame["policy"] == curve.policy)].groupby("seed")["reward"].mean()
+            values.append((float(rewards.mean()), float(rewards.min()), float(rewards.max())))
+        (mean_a, low_a, high_a), (mean_b, low_b, high_b) = values
+        if mean_a > high_b and mean_b < low_a:
+            verdict = "above"
+        elif mean_a < low_b and mean_b > high_a:
+            verdict = "below"
+        else:
+            verdict = "level"
+        rows.append(
+            f"| {task} | {ours.policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
+            f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} |"
+        )
+    return rows
+
+
+def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_b: str) -> list[str]:
+    """The ``--compare`` section of summary.md."""
+    table = [
+        f"## {method_a} vs {method_b}, step by step",
+        "",
+        "Seed mean (min-max over seeds). *verdict*: `above` / `below` when each mean lies outside the other's",
+        "min-max range, else `level`.",
+        "",
+        f"| task | policy | env steps | {method_a} | {method_b} | difference | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    by_key = {(curve.task, curve.method, curve.policy): curve for curve in runs}
+    for (task, method, policy), ours in sorted(by_key.items()):
+        theirs = by_key.get((task, method_b, policy))
+        if method != method_a or theirs is None:
+            continue
+        table += side_by_side(
+            task, ours, theirs, frame[(frame["task"] == task) & (frame["method"] == method_a)], frame[(frame["task"] == task) & (frame["method"] == method_b)]
+        )
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["runs/reproduce/*.csv"], help="glob patterns of run CSVs")
@@ -212,6 +267,7 @@ def main() -> None:
     parser.add_argument("--spread", choices=["minmax", "std"], default="minmax", help="shaded spread over seeds")
     parser.add_argument("--reference", type=pathlib.Path, default=REFERENCE_DIR, help="folder of reference CSVs")
     parser.add_argument("--no-reference", action="store_true", help="plot the runs only")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="add a step-by-step table of method A vs method B")
     args = parser.parse_args()
 
     runs = load_runs(args.runs, args.spread)
@@ -238,6 +294,8 @@ def main() -> None:
         "(`~`: linearly interpolated between the curve's evaluation points). *seeds* `mean`: a published aggregate.",
         "",
     ]
+    if args.compare:
+        table += ["", *compare_table(runs, read_runs(args.runs), *args.compare)]
     summary = args.out / "summary.md"
     summary.write_text("\n".join(notes + table) + "\n")
     print(f"wrote {summary}")

@@ -66,3 +66,33 @@ def test_reproduce_resumes_and_plot_summarises(tmp_path):
     table = (report / "summary.md").read_text()
     for method, policy in (("boom", "planner"), ("boom", "prior"), ("sac", "actor")):
         assert f"| Pendulum-v1 | {method} | {policy} | 1 | 300 |" in table, table
+
+
+def write_rows(path: pathlib.Path, method: str, rewards_by_seed: dict[int, list[float]]) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for seed, rewards in rewards_by_seed.items():
+            for index, reward in enumerate(rewards):
+                writer.writerow([method, "cartpole-swingup", 10_000 * index, reward, seed, "planner", float(index)])
+
+
+def test_plot_compare_gives_a_verdict_per_step(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pandas")
+    # Step 0: level (overlapping seeds); 10k: A clearly above; 20k: A clearly below.
+    write_rows(tmp_path / "a.csv", "boom", {0: [60, 500, 100], 1: [70, 520, 110], 2: [65, 510, 120]})
+    write_rows(tmp_path / "b.csv", "authors", {0: [62, 300, 400], 1: [68, 310, 420], 2: [66, 320, 410]})
+    report = tmp_path / "report"
+    run_script("plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--compare", "boom", "authors")
+    table = (report / "summary.md").read_text()
+    assert "## boom vs authors, step by step" in table
+    assert "| cartpole-swingup | planner | 0 | 65.0 (60-70) | 65.3 (62-68) | -0.3 | level |" in table, table
+    assert "| cartpole-swingup | planner | 10000 | 510.0 (500-520) | 310.0 (300-320) | +200.0 | above |" in table, table
+    assert "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below |" in table, table
+
+
+def test_authors_curve_exits_cleanly_without_their_code(tmp_path):
+    assert "nothing to run" in run_script("authors_curve.py").lower()
+    stdout = run_script("authors_curve.py", "--authors-path", str(tmp_path))
+    assert "does not import" in stdout and "Nothing to run" in stdout

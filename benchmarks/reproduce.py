@@ -206,8 +206,21 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(merged)
 
 
-def boom_spec(args: argparse.Namespace, env_id: str, seed: int) -> RunSpec:
-    overrides = parse_kwargs(args.boom_kwargs)
+# The paper's ablation study (its Fig. 5-6): BOOM, reverse KL and no alignment, uniform instead of
+# soft-Q weighting, lambda_align at 0.1x and 10x the task's default.
+PAPER_ABLATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("alignment=rkl",),
+    ("alignment=none",),
+    ("align_weighting=uniform",),
+    ("lambda_align_scale=0.1",),
+    ("lambda_align_scale=10",),
+)
+
+
+def boom_spec(args: argparse.Namespace, env_id: str, seed: int, variant: tuple[str, ...] = ()) -> RunSpec:
+    items = [*args.boom_kwargs, *variant]
+    overrides = parse_kwargs(items)
     if args.preset == "zoo":
         base = zoo_entry(shipped_hyperparams_path(), env_id)
     else:
@@ -216,7 +229,7 @@ def boom_spec(args: argparse.Namespace, env_id: str, seed: int) -> RunSpec:
         base = merge(base, PRESETS["tiny"])
     method = args.name or "boom" + ("" if args.preset == DEFAULT_PRESET else f"-{args.preset}")
     if overrides and not args.name:
-        method += "[" + ",".join(args.boom_kwargs) + "]"
+        method += "[" + ",".join(items) + "]"
     return RunSpec(method, "boom", env_id, seed, args.action_repeat or default_action_repeat(env_id), merge(base, overrides))
 
 
@@ -469,6 +482,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=[*sorted(PRESETS), "zoo"], help="BOOM's settings")
     parser.add_argument("--boom-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="BOOM arguments over the preset")
     parser.add_argument("--name", default=None, help="method name in the CSV for boom (default: from preset and kwargs)")
+    parser.add_argument(
+        "--ablations", action="store_true", help="run boom as each variant of the paper's ablation study (over --boom-kwargs)"
+    )
     parser.add_argument("--action-repeat", type=int, default=None, help="default: 2 for dm_control/* ids, else 1")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/reproduce"), help="CSV folder")
     parser.add_argument("--checkpoint-dir", type=pathlib.Path, default=DEFAULT_CHECKPOINT_ROOT, help="a folder per run in it")
@@ -483,19 +499,30 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--boom-kwargs: {error}")
     if args.eval_freq <= 0 or args.budget % args.eval_freq:
         parser.error("--budget must be a multiple of --eval-freq")
+    if args.ablations and args.name:
+        parser.error("--name would give every ablation variant the same method name")
     if args.threads is not None:
         th.set_num_threads(args.threads)
 
-    specs = []
-    for env_id in args.tasks:
-        for method in args.methods:
-            for seed in args.seeds:
-                specs.append(boom_spec(args, env_id, seed) if method == "boom" else baseline_spec(args, method, env_id, seed))
+    specs = run_specs(args)
     for spec in specs:
         if args.eval_freq % spec.action_repeat:
             parser.error(f"--eval-freq must be a multiple of the action repeat of {spec.env_id} ({spec.action_repeat})")
     for spec in specs:
         Run(spec, args).train()
+
+
+def run_specs(args: argparse.Namespace) -> list[RunSpec]:
+    """Every run of the command, in order: per task, per method (per ablation variant), per seed."""
+    variants = PAPER_ABLATIONS if args.ablations else ((),)
+    specs = []
+    for env_id in args.tasks:
+        for method in args.methods:
+            if method == "boom":
+                specs += [boom_spec(args, env_id, seed, variant) for variant in variants for seed in args.seeds]
+            else:
+                specs += [baseline_spec(args, method, env_id, seed) for seed in args.seeds]
+    return specs
 
 
 if __name__ == "__main__":

@@ -96,3 +96,26 @@ def test_authors_curve_exits_cleanly_without_their_code(tmp_path):
     assert "nothing to run" in run_script("authors_curve.py").lower()
     stdout = run_script("authors_curve.py", "--authors-path", str(tmp_path))
     assert "does not import" in stdout and "Nothing to run" in stdout
+
+
+def test_ablations_expand_to_the_papers_variants(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import reproduce
+
+    started = []
+    monkeypatch.setattr(reproduce, "Run", lambda spec, args: type("FakeRun", (), {"train": lambda self: started.append(spec)})())
+    reproduce.main(["--methods", "boom", "sac", "--ablations", "--boom-kwargs", "batch_size=64", "--seeds", "0", "1"])
+    boom = [spec for spec in started if spec.algo == "boom"]
+    assert len(boom) == 12 and len([spec for spec in started if spec.algo == "sac"]) == 2
+    methods = list(dict.fromkeys(spec.method for spec in boom))
+    assert methods == [
+        "boom[batch_size=64]",
+        "boom[batch_size=64,alignment=rkl]",
+        "boom[batch_size=64,alignment=none]",
+        "boom[batch_size=64,align_weighting=uniform]",
+        "boom[batch_size=64,lambda_align_scale=0.1]",
+        "boom[batch_size=64,lambda_align_scale=10]",
+    ]
+    assert all(spec.hyperparams["batch_size"] == 64 for spec in boom)
+    assert [spec.hyperparams.get("alignment") for spec in boom[2:6]] == ["rkl"] * 2 + ["none"] * 2
+    assert len({spec.name for spec in started}) == len(started)  # one CSV and checkpoint folder per run

@@ -260,6 +260,23 @@ def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_
     return table
 
 
+def wall_time_table(frame: pd.DataFrame) -> list[str]:
+    """Markdown rows: per run (method, task, seed), its last env step and training wall time there."""
+    table = [
+        "## Wall time of each run",
+        "",
+        "Training time up to the run's last evaluation, without evaluations and checkpoints (`wall_s`).",
+        "",
+        "| task | method | seed | env steps | wall time (s) | env steps/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    last = frame.sort_values("step").groupby(["task", "method", "seed"], sort=True).tail(1)
+    for row in last.sort_values(["task", "method", "seed"]).itertuples():
+        rate = f"{row.step / row.wall_s:.1f}" if row.wall_s > 0 else "-"
+        table.append(f"| {row.task} | {row.method} | {row.seed} | {row.step} | {row.wall_s:.0f} | {rate} |")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["runs/reproduce/*.csv"], help="glob patterns of run CSVs")
@@ -294,8 +311,10 @@ def main() -> None:
         "(`~`: linearly interpolated between the curve's evaluation points). *seeds* `mean`: a published aggregate.",
         "",
     ]
+    frame = read_runs(args.runs)
     if args.compare:
-        table += ["", *compare_table(runs, read_runs(args.runs), *args.compare)]
+        table += ["", *compare_table(runs, frame, *args.compare)]
+    table += ["", *wall_time_table(frame)]
     summary = args.out / "summary.md"
     summary.write_text("\n".join(notes + table) + "\n")
     print(f"wrote {summary}")

@@ -36,13 +36,10 @@ from unittest import mock
 import torch as th
 
 from compare_authors import import_authors, quiet
-from reproduce import DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
+from reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
 
 from sb3_boom.policies import MODEL_SIZES
 from sb3_boom.presets import PRESETS
-
-COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
-
 
 def authors_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):
     """Their config.yaml with our preset's settings over it, parsed as their train.py parses it."""
@@ -85,7 +82,7 @@ class CurveLogger:
                 dict(method=self.method, task=self.task, step=step, reward=round(float(metrics[key]), 3), seed=self.seed, policy=policy, wall_s=round(wall_s, 1))
             )
         with open(self.out, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=COLUMNS)
+            writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows)
         print(f"[{self.method} {self.task} seed {self.seed}] step {step}: planner {metrics['episode_reward']:.1f}, prior {metrics['episode_reward_pi']:.1f}, train {wall_s:.0f} s", flush=True)

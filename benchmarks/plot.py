@@ -113,8 +113,8 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def load_runs(patterns: list[str], spread: str) -> list[Curve]:
-    runs = read_runs(patterns)
+def load_runs(runs: pd.DataFrame, spread: str) -> list[Curve]:
+    """One seed-mean curve per (task, method, policy) of the rows ``runs``."""
     curves = []
     for (task, method, policy), group in runs.groupby(["task", "method", "policy"], sort=True):
         curve = seed_curve(group, spread)
@@ -287,7 +287,8 @@ def main() -> None:
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="add a step-by-step table of method A vs method B")
     args = parser.parse_args()
 
-    runs = load_runs(args.runs, args.spread)
+    frame = read_runs(args.runs)
+    runs = load_runs(frame, args.spread)
     tasks = sorted({curve.task for curve in runs})
     references = [] if args.no_reference else load_references(args.reference, set(tasks), args.spread)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -311,7 +312,6 @@ def main() -> None:
         "(`~`: linearly interpolated between the curve's evaluation points). *seeds* `mean`: a published aggregate.",
         "",
     ]
-    frame = read_runs(args.runs)
     if args.compare:
         table += ["", *compare_table(runs, frame, *args.compare)]
     table += ["", *wall_time_table(frame)]

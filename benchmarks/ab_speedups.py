@@ -1,7 +1,8 @@
 """
 Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a busy machine slows
 both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
-planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``.
+planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, and
+with sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``.
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
@@ -44,28 +45,38 @@ def main() -> None:
     th.set_num_threads(args.threads)
     env, _ = make_env(args.env, 1, 0)
     # "cpu": the cpu preset's planner and batch too; TD-MPC2 sizes: BOOM's defaults.
-    settings = {key: value for key, value in PRESETS["cpu"].items() if key != "policy_kwargs"} if args.model_size == "cpu" else {}
+    settings = (
+        {key: value for key, value in PRESETS["cpu"].items() if key != "policy_kwargs"} if args.model_size == "cpu" else {}
+    )
     models = {}
     for name, optimizer_kwargs in OPTIMIZERS.items():
         policy_kwargs = dict(model_size=args.model_size, optimizer_kwargs=optimizer_kwargs)
-        models[name] = BOOM("MlpPolicy", env, policy_kwargs=policy_kwargs, learning_starts=100, buffer_size=2000, seed=0, **settings)
+        models[name] = BOOM(
+            "MlpPolicy", env, policy_kwargs=policy_kwargs, learning_starts=100, buffer_size=2000, seed=0, **settings
+        )
         models[name].learn(110)
     policy = models["fused Adam"].policy
     obs = policy.flatten_observation(th.as_tensor(env.reset()))
-    mish_variants = {"sb3-boom Mish": policies_module.mish, "F.mish": F.mish}
+    ours = (policies_module.mish, policies_module.short_row_softmax)
+    # Each variant swaps one of sb3-boom's CPU kernels back to torch's own.
+    kernel_variants = {
+        "sb3-boom kernels": ours,
+        "F.mish": (F.mish, ours[1]),
+        "F.softmax": (ours[0], lambda x: F.softmax(x, dim=-1)),
+    }
 
     times: dict[str, list[float]] = {f"update, {name}": [] for name in OPTIMIZERS}
-    times.update({f"update, fused Adam, {name}": [] for name in mish_variants})
-    times.update({f"plan, {name}": [] for name in mish_variants})
+    times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
+    times.update({f"plan, {name}": [] for name in kernel_variants})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
-        for name, function in mish_variants.items():
-            policies_module.mish = function
+        for name, (mish, softmax) in kernel_variants.items():
+            policies_module.mish, policies_module.short_row_softmax = mish, softmax
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
-        policies_module.mish = mish_variants["sb3-boom Mish"]
+        policies_module.mish, policies_module.short_row_softmax = ours
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")

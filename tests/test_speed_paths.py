@@ -55,6 +55,24 @@ def test_mish_matches_torch_mish_in_value_and_gradient():
     assert th.equal(mish(half), th.nn.functional.mish(half))  # float16: n would overflow, so F.mish
 
 
+def test_short_row_softmax_matches_torch_softmax_in_value_and_gradient():
+    from sb3_boom.policies import SimNorm, short_row_softmax
+
+    # Groups of 8 (SimNorm), with large and equal logits: the max subtraction must keep them finite.
+    x = th.cat([th.randn(300, 8) * 5, th.full((1, 8), 80.0), th.tensor([[1e4, -1e4, 0, 0, 0, 0, 0, 0]])])
+    th.testing.assert_close(short_row_softmax(x), th.softmax(x, -1), rtol=1e-5, atol=1e-6)  # the no-grad path
+    x.requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    ours, theirs = short_row_softmax(x), th.softmax(reference, -1)
+    assert "ShortRowSoftmax" in type(ours.grad_fn).__name__  # the closed-form backward
+    weights = th.randn_like(ours)
+    (ours * weights).sum().backward()
+    (theirs * weights).sum().backward()
+    th.testing.assert_close(x.grad, reference.grad, rtol=1e-5, atol=1e-6)
+    latents = th.randn(5, 3, 64)
+    th.testing.assert_close(SimNorm(8)(latents), th.softmax(latents.view(5, 3, 8, 8), -1).view(5, 3, 64))
+
+
 def test_compiled_networks_give_the_eager_answers(tmp_path, tiny_kwargs):
     """BOOM(compile=True): same network outputs, planner output and update as eager; saves and loads."""
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=1, compile=True, **{**tiny_kwargs, "learning_starts": 30})

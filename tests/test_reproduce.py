@@ -6,7 +6,9 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch as th
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
@@ -84,7 +86,9 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     write_rows(tmp_path / "a.csv", "boom", {0: [60, 500, 100], 1: [70, 520, 110], 2: [65, 510, 120]})
     write_rows(tmp_path / "b.csv", "authors", {0: [62, 300, 400], 1: [68, 310, 420], 2: [66, 320, 410]})
     report = tmp_path / "report"
-    run_script("plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--compare", "boom", "authors")
+    run_script(
+        "plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--compare", "boom", "authors"
+    )
     table = (report / "summary.md").read_text()
     assert "## boom vs authors, step by step" in table
     assert "| cartpole-swingup | planner | 0 | 65.0 (60-70) | 65.3 (62-68) | -0.3 | level |" in table, table
@@ -104,7 +108,9 @@ def test_ablations_expand_to_the_papers_variants(monkeypatch):
     import reproduce
 
     started = []
-    monkeypatch.setattr(reproduce, "Run", lambda spec, args: type("FakeRun", (), {"train": lambda self: started.append(spec)})())
+    monkeypatch.setattr(
+        reproduce, "Run", lambda spec, args: type("FakeRun", (), {"train": lambda self: started.append(spec)})()
+    )
     reproduce.main(["--methods", "boom", "sac", "--ablations", "--boom-kwargs", "batch_size=64", "--seeds", "0", "1"])
     boom = [spec for spec in started if spec.algo == "boom"]
     assert len(boom) == 12 and len([spec for spec in started if spec.algo == "sac"]) == 2
@@ -120,3 +126,43 @@ def test_ablations_expand_to_the_papers_variants(monkeypatch):
     assert all(spec.hyperparams["batch_size"] == 64 for spec in boom)
     assert [spec.hyperparams.get("alignment") for spec in boom[2:6]] == ["rkl"] * 2 + ["none"] * 2
     assert len({spec.name for spec in started}) == len(started)  # one CSV and checkpoint folder per run
+
+
+def test_planner_check_reports_episodes_and_probes_model_against_real_env(tmp_path, tiny_kwargs):
+    """benchmarks/planner_check.py on a briefly trained tiny model: every mode is reported, and the probe
+    scores each sequence on the model's latents and on the real env's, restarting from one saved state."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import planner_check
+    from reproduce import make_env
+
+    from sb3_boom import BOOM
+
+    env_id = "dm_control/cartpole-swingup-v0"
+    model = BOOM("MlpPolicy", make_env(env_id, 2), seed=0, **tiny_kwargs).learn(60)
+    path = tmp_path / "model.zip"
+    model.save(path)
+    output = run_script(
+        "planner_check.py", "--model", str(path), "--env", env_id, "--episodes", "2", "--max-episode-steps", "5",
+        "--probe-step", "3",
+    )  # fmt: skip
+    for mode in planner_check.MODES:
+        assert f"{mode} " in output and "/2  returns" in output.split(mode)[1].splitlines()[0]
+    assert "model V" in output
+
+    loaded = BOOM.load(path, device="cpu")
+    env = make_env(env_id, 2)
+    with th.no_grad():
+        rows = planner_check.probe(loaded, env, seed=7, steps=3)
+        assert [row["sequence"] for row in rows][:2] == ["prior (closed loop)", "constant -1.0"] and len(rows) == 6
+        for row in rows:
+            assert all(np.isfinite(value) for key, value in row.items() if key != "sequence")
+            assert row["latent_error"] >= 0.0
+        # Every sequence starts from the same restored physics state: replaying one gives the same real value.
+        physics = env.unwrapped._env.physics
+        state = physics.get_state().copy()
+        actions = [np.full(1, 0.5, dtype=np.float32)] * loaded.horizon
+        first = planner_check.real_value(loaded.policy, env, state, actions, loaded.gamma)
+        second = planner_check.real_value(loaded.policy, env, state, actions, loaded.gamma)
+        assert first[0] == second[0] and np.array_equal(first[2], second[2])
+        other = planner_check.real_value(loaded.policy, env, state, [-a for a in actions], loaded.gamma)
+        assert not np.array_equal(first[2], other[2])

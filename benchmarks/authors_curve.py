@@ -34,12 +34,12 @@ from typing import Any
 from unittest import mock
 
 import torch as th
-
 from compare_authors import import_authors, quiet
 from reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
 
 from sb3_boom.policies import MODEL_SIZES
 from sb3_boom.presets import PRESETS
+
 
 def authors_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):
     """Their config.yaml with our preset's settings over it, parsed as their train.py parses it."""
@@ -50,7 +50,9 @@ def authors_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed:
     widths = dict(MODEL_SIZES[policy_kwargs.pop("model_size", 5)])
     widths.update({key: policy_kwargs.pop(key) for key in list(policy_kwargs) if key in widths})
     if policy_kwargs or set(settings) - {"num_samples", "num_elites", "num_pi_trajs", "iterations", "batch_size"}:
-        raise ValueError(f"preset {preset!r} has settings with no counterpart in the authors' config: {policy_kwargs, settings}")
+        raise ValueError(
+            f"preset {preset!r} has settings with no counterpart in the authors' config: {policy_kwargs, settings}"
+        )
 
     cfg = OmegaConf.load(path / "boom" / "config.yaml")
     cfg.pop("defaults", None)  # hydra's launcher override: not used here
@@ -79,13 +81,25 @@ class CurveLogger:
         wall_s = time.perf_counter() - self.start - self.eval_seconds
         for policy, key in (("planner", "episode_reward"), ("prior", "episode_reward_pi")):
             self.rows.append(
-                dict(method=self.method, task=self.task, step=step, reward=round(float(metrics[key]), 3), seed=self.seed, policy=policy, wall_s=round(wall_s, 1))
+                dict(
+                    method=self.method,
+                    task=self.task,
+                    step=step,
+                    reward=round(float(metrics[key]), 3),
+                    seed=self.seed,
+                    policy=policy,
+                    wall_s=round(wall_s, 1),
+                )
             )
         with open(self.out, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows)
-        print(f"[{self.method} {self.task} seed {self.seed}] step {step}: planner {metrics['episode_reward']:.1f}, prior {metrics['episode_reward_pi']:.1f}, train {wall_s:.0f} s", flush=True)
+        print(
+            f"[{self.method} {self.task} seed {self.seed}] step {step}: planner {metrics['episode_reward']:.1f}, "
+            f"prior {metrics['episode_reward_pi']:.1f}, train {wall_s:.0f} s",
+            flush=True,
+        )
 
     def finish(self, agent: Any) -> None:
         pass
@@ -96,7 +110,9 @@ def run(path: pathlib.Path, modules: dict[str, Any], env_id: str, seed: int, arg
         raise ValueError(f"the authors' single-task trainer runs dm_control tasks only, got {env_id}")
     task = task_name(env_id)
     out = args.out / f"{slug(args.name)}__{slug(task)}__seed{seed}.csv"
-    cfg = authors_config(path, modules, task, seed, args.preset, args.budget // DMC_ACTION_REPEAT, args.eval_freq // DMC_ACTION_REPEAT)
+    cfg = authors_config(
+        path, modules, task, seed, args.preset, args.budget // DMC_ACTION_REPEAT, args.eval_freq // DMC_ACTION_REPEAT
+    )
     modules["boom.common.seed"].set_seed(seed)
     logger = CurveLogger(out, args.name, task, seed, DMC_ACTION_REPEAT)
     with quiet():
@@ -128,9 +144,13 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=50_000, help="env steps per run (agent steps x 2)")
     parser.add_argument("--eval-freq", type=int, default=10_000, help="env steps between evaluations")
-    parser.add_argument("--preset", choices=["cpu", "paper"], default="cpu", help="sb3_boom preset whose settings both sides use")
+    parser.add_argument(
+        "--preset", choices=["cpu", "paper"], default="cpu", help="sb3_boom preset whose settings both sides use"
+    )
     parser.add_argument("--name", default="authors", help="method name in the CSV")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/reproduce"), help="CSV folder (as reproduce.py)")
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("runs/reproduce"), help="CSV folder (as reproduce.py)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (their train.py uses 1)")
     args = parser.parse_args()
 

@@ -255,7 +255,11 @@ def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_
         if method != method_a or theirs is None:
             continue
         table += side_by_side(
-            task, ours, theirs, frame[(frame["task"] == task) & (frame["method"] == method_a)], frame[(frame["task"] == task) & (frame["method"] == method_b)]
+            task,
+            ours,
+            theirs,
+            frame[(frame["task"] == task) & (frame["method"] == method_a)],
+            frame[(frame["task"] == task) & (frame["method"] == method_b)],
         )
     return table
 

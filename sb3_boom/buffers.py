@@ -40,7 +40,8 @@ class SequenceReplayBuffer(ReplayBuffer):
 
     Windows are sampled uniformly over all valid start positions: every stored transition is
     equally likely (the authors' sampler picks an episode first, which over-samples short
-    episodes), and an episode can be used while it is still running. Transitions must be added in
+    episodes), and by default an episode can be used while it is still running (the authors'
+    buffer takes an episode only when it ends). Transitions must be added in
     time order per environment; an observation that does not continue the stored one starts a new
     fragment, so windows never join two unrelated pieces of experience.
 
@@ -52,6 +53,8 @@ class SequenceReplayBuffer(ReplayBuffer):
     :param optimize_memory_usage: accepted for SB3 compatibility; observations are always stored once
     :param handle_timeout_termination: treat ``TimeLimit.truncated`` as a truncation, not a termination
     :param horizon: transitions per sampled window (``H``)
+    :param sample_running_episodes: also sample windows from the episode each env is running; when
+        False, only from episodes that have ended (or were cut), as the authors' buffer does
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
         horizon: int = 3,
+        sample_running_episodes: bool = True,
     ):
         # ReplayBuffer.__init__ would allocate a second copy of the observations: skip it.
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
@@ -73,6 +77,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         if self.buffer_size < horizon + 2:
             raise ValueError(f"buffer_size per env ({self.buffer_size}) must be at least horizon + 2 ({horizon + 2})")
         self.horizon = horizon
+        self.sample_running_episodes = sample_running_episodes
         self.optimize_memory_usage = optimize_memory_usage
         self.handle_timeout_termination = handle_timeout_termination
         self.obs_dim = flat_observation_dim(observation_space)
@@ -114,6 +119,10 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.env_pos[:] = 0
         self.slots_advanced[:] = 0
         self.current_episode_step[:] = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Buffers pickled before the option existed sampled running episodes.
+        self.__dict__.update({"sample_running_episodes": True, **state})
 
     def stage_planner_output(self, planner_action: np.ndarray, planner_std: np.ndarray) -> None:
         """Planner action and std that the next :meth:`add` stores (used by SB3's collection loop)."""
@@ -200,7 +209,11 @@ class SequenceReplayBuffer(ReplayBuffer):
         last = self.episode_steps[(slots + horizon - 1) % capacity, envs]
         # Episode steps count up by one inside an episode and a closing slot holds -1, so equal
         # spacing of the two ends means one unbroken piece of one episode.
-        return (age >= horizon) & (first >= 0) & (last - first == horizon - 1)
+        valid = (age >= horizon) & (first >= 0) & (last - first == horizon - 1)
+        if not self.sample_running_episodes:
+            # The running episode fills the last current_episode_step slots behind env_pos.
+            valid &= age > self.current_episode_step[envs]
+        return valid
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> SequenceReplayBufferSamples:  # type: ignore[override]
         """
@@ -252,7 +265,8 @@ class SequenceReplayBuffer(ReplayBuffer):
         if not keep.any():
             raise ValueError(
                 f"No window of {self.horizon} consecutive transitions within one episode is stored yet "
-                f"({total} slots in use). Episodes must last more than horizon={self.horizon} steps."
+                f"({total} slots in use). Episodes must last more than horizon={self.horizon} steps"
+                + ("." if self.sample_running_episodes else ", and with sample_running_episodes=False they must have ended.")
             )
         index = np.random.randint(0, int(keep.sum()), size=missing)
         chosen_slots.append(all_slots[keep][index])

@@ -102,6 +102,42 @@ def test_episode_can_be_used_while_running_and_last_step_terminal_is_kept():
             assert batch.terminated[:, 0].tolist() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_running_episodes_are_left_out_when_asked(n_envs):
+    """sample_running_episodes=False (the authors' buffer): windows only from episodes that have ended."""
+    np.random.seed(4)
+    both = [
+        SequenceReplayBuffer(200, OBS_SPACE, ACTION_SPACE, "cpu", n_envs=n_envs, horizon=2, sample_running_episodes=flag)
+        for flag in (True, False)
+    ]
+    for buffer in both:
+        fill(buffer, [[6, 5]] * n_envs)  # two episodes per env, both ended
+        for step in range(7):  # then a third one, still running (episode index 2)
+            obs = np.stack([encode(i, 2, step) for i in range(n_envs)])
+            next_obs = np.stack([encode(i, 2, step + 1) for i in range(n_envs)])
+            buffer.add(obs, next_obs, obs[:, 1:] / 100.0, obs[:, 1] + 0.25, np.zeros(n_envs, bool), [{}] * n_envs)
+    running, ended_only = (
+        np.concatenate([b.sample(64).observations[0, :, 0].numpy() % 1000 for _ in range(20)]) for b in both
+    )
+    assert (running == 2).any() and set(running) == {0, 1, 2}
+    assert set(ended_only) == {0, 1}
+    for _ in range(10):
+        check_windows(both[1], both[1].sample(32))
+    # Pickles from before the option existed load with the old behaviour.
+    del both[1].__dict__["sample_running_episodes"]
+    assert pickle.loads(pickle.dumps(both[1])).sample_running_episodes is True
+
+
+def test_no_ended_episode_yet_gives_a_clear_error():
+    buffer = SequenceReplayBuffer(100, OBS_SPACE, ACTION_SPACE, "cpu", horizon=2, sample_running_episodes=False)
+    for step in range(10):
+        buffer.add(
+            encode(0, 0, step)[None], encode(0, 0, step + 1)[None], np.zeros((1, 1)), np.zeros(1), np.zeros(1, bool), [{}]
+        )
+    with pytest.raises(ValueError, match="sample_running_episodes=False"):
+        buffer.sample(4)
+
+
 def test_truncation_is_not_termination():
     buffer = SequenceReplayBuffer(100, OBS_SPACE, ACTION_SPACE, "cpu", horizon=2)
     fill(buffer, [[3, 3]], terminate=False)

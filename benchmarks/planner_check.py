@@ -21,6 +21,8 @@ value estimate goes wrong.
 
    Equal ``model`` and ``real`` columns with a wrong ranking point at Q; different ones at the model.
    ``Q`` is the expectation the planner samples: the mean over all Q heads and over 64 policy samples.
+   ``Q(z_0, a_0)`` is the root Q of each sequence's first action (mean over all heads), the value the
+   policy prior is trained to climb.
 
 The env is built as ``benchmarks/reproduce.py`` builds it (action repeat 2 on ``dm_control/*``).
 """
@@ -64,6 +66,12 @@ def expected_q(policy: WorldModelPolicy, z: th.Tensor) -> float:
     """``Q(z, pi(z))`` averaged over all heads and :data:`POLICY_SAMPLES` policy samples (one latent ``[1, L]``)."""
     latents = z.expand(POLICY_SAMPLES, -1)
     logits = policy.q_logits(latents, policy.sample_action(latents))
+    return float(two_hot_inv(logits, policy.bins).mean())
+
+
+def root_q(policy: WorldModelPolicy, z: th.Tensor, action: np.ndarray) -> float:
+    """``Q(z, a)`` averaged over all heads (one latent ``[1, L]``, one scaled action)."""
+    logits = policy.q_logits(z, th.as_tensor(action, dtype=th.float32).view(1, -1))
     return float(two_hot_inv(logits, policy.bins).mean())
 
 
@@ -135,6 +143,7 @@ def probe(model: BOOM, env: gym.Env, seed: int, steps: int) -> list[dict[str, An
             dict(
                 sequence=name,
                 first_action=float(np.ravel(scaled[0])[0]),
+                root_q=root_q(policy, z0, scaled[0]),
                 model_value=model_rewards + discount * model_q,
                 real_value=real_rewards + discount * real_q,
                 model_rewards=model_rewards,
@@ -182,13 +191,13 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(
                 f"  {'sequence':20s} {'a_0':>6s} {'model V':>8s} {'real V':>8s} {'model R':>8s} {'real R':>8s}"
-                f" {'model Q':>8s} {'real Q':>8s} {'|z_H - h(o_H)|':>15s}"
+                f" {'model Q':>8s} {'real Q':>8s} {'|z_H - h(o_H)|':>15s} {'Q(z_0, a_0)':>12s}"
             )
             for row in probe(model, env, args.seed, args.probe_step):
                 print(
                     f"  {row['sequence']:20s} {row['first_action']:6.2f} {row['model_value']:8.2f} {row['real_value']:8.2f}"
                     f" {row['model_rewards']:8.3f} {row['real_rewards']:8.3f} {row['model_q']:8.2f} {row['real_q']:8.2f}"
-                    f" {row['latent_error']:15.3f}"
+                    f" {row['latent_error']:15.3f} {row['root_q']:12.2f}"
                 )
 
 

@@ -134,6 +134,10 @@ def run(path: pathlib.Path, modules: dict[str, Any], env_id: str, seed: int, arg
     trainer.eval = timed_eval
     logger.start = time.perf_counter()
     trainer.train()
+    if args.save_dir is not None:
+        # Their own checkpoint format (BOOM.save: the model's state dict), for later inspection.
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+        trainer.agent.save(args.save_dir / f"{out.stem}.pt")
     return out
 
 
@@ -152,6 +156,9 @@ def main() -> None:
         "--out", type=pathlib.Path, default=pathlib.Path("runs/reproduce"), help="CSV folder (as reproduce.py)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (their train.py uses 1)")
+    parser.add_argument(
+        "--save-dir", type=pathlib.Path, default=None, help="also save their final weights there (<run name>.pt)"
+    )
     args = parser.parse_args()
 
     if args.authors_path is None:

@@ -75,15 +75,22 @@ def root_q(policy: WorldModelPolicy, z: th.Tensor, action: np.ndarray) -> float:
     return float(two_hot_inv(logits, policy.bins).mean())
 
 
-def model_value(policy: WorldModelPolicy, z: th.Tensor, actions: list[np.ndarray], gamma: float) -> tuple[float, float]:
-    """Discounted predicted rewards along the model's rollout, and ``Q`` at its last latent."""
+def encode_observation(policy: WorldModelPolicy, observation: np.ndarray) -> th.Tensor:
+    """The latent ``[1, L]`` of one flat observation."""
+    return policy.encode(th.as_tensor(observation, dtype=th.float32).view(1, -1))
+
+
+def model_value(
+    policy: WorldModelPolicy, z: th.Tensor, actions: list[np.ndarray], gamma: float
+) -> tuple[float, float, th.Tensor]:
+    """Discounted predicted rewards along the model's rollout, ``Q`` at its last latent, and that latent."""
     rewards, discount = 0.0, 1.0
     for action in actions:
         action_tensor = th.as_tensor(action, dtype=th.float32).view(1, -1)
         rewards += discount * float(policy.predict_reward(z, action_tensor))
         z = policy.next_latent(z, action_tensor)
         discount *= gamma
-    return rewards, expected_q(policy, z)
+    return rewards, expected_q(policy, z), z
 
 
 def real_value(
@@ -98,8 +105,7 @@ def real_value(
         observation, reward, *_ = env.step(action)
         rewards += discount * float(reward)
         discount *= gamma
-    z = policy.encode(th.as_tensor(observation, dtype=th.float32).view(1, -1))
-    return rewards, expected_q(policy, z), observation
+    return rewards, expected_q(policy, encode_observation(policy, observation)), observation
 
 
 def probe(model: BOOM, env: gym.Env, seed: int, steps: int) -> list[dict[str, Any]]:
@@ -114,13 +120,10 @@ def probe(model: BOOM, env: gym.Env, seed: int, steps: int) -> list[dict[str, An
     state = physics.get_state().copy()
     start = observation
 
-    def encode(obs: np.ndarray) -> th.Tensor:
-        return policy.encode(th.as_tensor(obs, dtype=th.float32).view(1, -1))
-
     # The prior's own actions, closed loop in the real env, from the probed state.
     prior_actions, obs = [], start
     for _ in range(horizon):
-        prior_actions.append(policy.unscale_action(policy.pi(encode(obs)).mean.numpy()[0]))
+        prior_actions.append(policy.unscale_action(policy.pi(encode_observation(policy, obs)).mean.numpy()[0]))
         obs, *_ = env.step(prior_actions[-1])
     sequences = {"prior (closed loop)": prior_actions}
     for level in (-1.0, -0.3, 0.0, 0.3, 1.0):
@@ -128,16 +131,12 @@ def probe(model: BOOM, env: gym.Env, seed: int, steps: int) -> list[dict[str, An
         sequences[f"constant {level:+.1f}"] = [constant] * horizon
 
     rows = []
-    z0 = encode(start)
+    z0 = encode_observation(policy, start)
     for name, actions in sequences.items():
         scaled = [policy.scale_action(np.asarray(action, dtype=np.float32)) for action in actions]
-        model_rewards, model_q = model_value(policy, z0, scaled, gamma)
+        model_rewards, model_q, z_model = model_value(policy, z0, scaled, gamma)
         real_rewards, real_q, final = real_value(policy, env, state, actions, gamma)
-        with th.no_grad():
-            z_model = z0
-            for action in scaled:
-                z_model = policy.next_latent(z_model, th.as_tensor(action, dtype=th.float32).view(1, -1))
-            latent_error = float((z_model - encode(final)).norm())
+        latent_error = float((z_model - encode_observation(policy, final)).norm())
         discount = gamma**horizon
         rows.append(
             dict(

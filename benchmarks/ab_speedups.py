@@ -2,7 +2,8 @@
 Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a busy machine slows
 both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
 planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, and
-with sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``.
+with sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, and both in
+float32 vs. ``precision="bfloat16"`` (bf16 autocast).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
@@ -68,6 +69,7 @@ def main() -> None:
     times: dict[str, list[float]] = {f"update, {name}": [] for name in OPTIMIZERS}
     times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
     times.update({f"plan, {name}": [] for name in kernel_variants})
+    times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
         for name, model in models.items():
@@ -77,6 +79,10 @@ def main() -> None:
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
         policies_module.mish, policies_module.short_row_softmax = ours
+        policy.precision = "bfloat16"
+        times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
+        times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))
+        policy.precision = "float32"
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")

@@ -247,7 +247,15 @@ def make_our_env(task: str) -> gym.Env:
 class OursSide:
     """sb3-boom's BOOM on shimmy's dm_control env with action repeat 2."""
 
-    def __init__(self, task: str, model_size: int, settings: SharedSettings, iterations: int, learning_starts: int):
+    def __init__(
+        self,
+        task: str,
+        model_size: int,
+        settings: SharedSettings,
+        iterations: int,
+        learning_starts: int,
+        precision: str = "float32",
+    ):
         from sb3_boom import BOOM
 
         self.model = BOOM(
@@ -262,6 +270,7 @@ class OursSide:
             num_elites=settings.num_elites,
             num_pi_trajs=settings.num_pi_trajs,
             policy_kwargs=dict(model_size=model_size),
+            precision=precision,
             seed=settings.seed,
             device="cpu",
         )
@@ -343,7 +352,7 @@ def run_pair(
     load_start = os.getloadavg()
     authors = AuthorsSide(modules, args.authors_path, task, model_size, settings, args.authors_compile == "on")
     warmup_steps = authors.fill_buffer(args.warmup_steps)
-    ours = OursSide(task, model_size, settings, int(authors.cfg.iterations), learning_starts=warmup_steps)
+    ours = OursSide(task, model_size, settings, int(authors.cfg.iterations), warmup_steps, args.precision)
     ours.fill_buffer(warmup_steps)
     settings_table, mismatches = compare_settings(authors, ours)
     for line in mismatches:
@@ -387,6 +396,7 @@ def run_pair(
         "warmup_steps": warmup_steps,
         "warmup_calls": args.warmup_calls,
         "authors_compile": args.authors_compile,
+        "precision": args.precision,
         "dynamo_recompile_limit": th._dynamo.config.recompile_limit,
         "shared_settings": asdict(settings),
         "settings": settings_table,
@@ -435,6 +445,12 @@ def main() -> None:
         default=None,
         help="torch._dynamo recompile limit (default: torch's); their compiled networks share one limit",
     )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="sb3-boom's BOOM(precision=...); the authors' code runs in float32 (a different numeric setting, say so)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="JSON lines file to append to")
     args = parser.parse_args()
@@ -461,7 +477,8 @@ def main() -> None:
     settings = SharedSettings(seed=args.seed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     print(f"authors' code: {args.authors_path.resolve()}   torch {th.__version__}, {th.get_num_threads()} threads, "
-          f"authors' torch.compile {args.authors_compile}, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"authors' torch.compile {args.authors_compile}, ours in {args.precision}, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     all_rows = []
     for task in args.tasks:

@@ -55,10 +55,10 @@ def median_seconds(function: Callable[[], Any], repeats: int, warmup: int, devic
     return statistics.median(times)
 
 
-def matmul_peak_flops(device: th.device, size: int = 2048, repeats: int = 10) -> float:
-    """The machine's fp32 matmul throughput (FLOP/s): best of ``repeats`` square matmuls."""
-    a = th.randn(size, size, device=device)
-    b = th.randn(size, size, device=device)
+def matmul_peak_flops(device: th.device, size: int = 2048, repeats: int = 10, dtype: th.dtype = th.float32) -> float:
+    """The machine's matmul throughput (FLOP/s) in ``dtype``: best of ``repeats`` square matmuls."""
+    a = th.randn(size, size, device=device, dtype=dtype)
+    b = th.randn(size, size, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 2):
         synchronize(device)
@@ -112,9 +112,8 @@ def measure_boom(args: argparse.Namespace, device: th.device) -> dict[str, Any]:
         seed=args.seed,
         device=device,
         compile=args.compile,
+        precision=args.precision,
     )
-    if not args.compile:
-        kwargs.pop("compile")
     model = BOOM("MlpPolicy", env, **kwargs)
     # Random warm-up plus its pre-training burst; then a few planned steps so every path is warm.
     model.learn(args.warmup_steps + 10)
@@ -189,6 +188,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="BOOM(compile=True)")
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="BOOM(precision=...); the peak is then measured in that dtype too",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -203,7 +208,7 @@ def main() -> None:
     if args.threads is not None:
         th.set_num_threads(args.threads)
     device = th.device(args.device)
-    peak = matmul_peak_flops(device)
+    peak = matmul_peak_flops(device, dtype=getattr(th, args.precision))
     row: dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "env": args.env,
@@ -212,6 +217,7 @@ def main() -> None:
         "n_envs": args.n_envs,
         "device": str(device),
         "compile": args.compile,
+        "precision": args.precision,
         "torch_threads": th.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
         "torch": th.__version__,
@@ -227,7 +233,7 @@ def main() -> None:
         row["sac_agent_steps_per_s"] = measure_sac(args, device)
 
     print(f"{args.env}  size {args.model_size}  preset {args.preset}  n_envs {args.n_envs}  {device}  "
-          f"compile {args.compile}  threads {row['torch_threads']}  settings {row['settings']}")  # fmt: skip
+          f"compile {args.compile}  {args.precision}  threads {row['torch_threads']}  settings {row['settings']}")  # fmt: skip
     print(f"{'':22s}{'ms':>10s}{'GFLOP':>10s}{'GFLOP/s':>10s}{'% peak':>8s}")
     for name in ("plan", "update"):
         print(f"{name:22s}{row[name + '_ms']:10.2f}{row[name + '_gflop']:10.3f}"

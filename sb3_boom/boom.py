@@ -18,7 +18,7 @@ from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
-from sb3_boom.policies import MlpPolicy, MultiInputPolicy, WorldModelPolicy, check_spaces
+from sb3_boom.policies import PRECISIONS, MlpPolicy, MultiInputPolicy, WorldModelPolicy, check_spaces
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 
@@ -86,6 +86,10 @@ class BOOM(OffPolicyAlgorithm):
     :param grad_clip_norm: gradient-norm clip of the world model and of the policy prior
     :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
         can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
+    :param precision: "float32", or "bfloat16": the networks run under ``torch.autocast`` in bfloat16
+        (planning, updates and ``predict``; parameters, optimizer state and losses stay float32). Faster
+        on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/benchmarks.md.
+        Can be changed at load time: ``BOOM.load(path, precision="float32")``
     :param compile: compile the networks with ``torch.compile`` (fused kernels, mainly a GPU
         speed-up); the first calls take longer (compilation). See
         :meth:`WorldModelPolicy.compile_networks`.
@@ -139,6 +143,7 @@ class BOOM(OffPolicyAlgorithm):
         enc_lr_scale: float = 0.3,
         grad_clip_norm: float = 20.0,
         use_planner: bool = True,
+        precision: str = "float32",
         compile: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -152,6 +157,8 @@ class BOOM(OffPolicyAlgorithm):
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
         if align_weighting not in ALIGN_WEIGHTINGS:
             raise ValueError(f"align_weighting must be one of {ALIGN_WEIGHTINGS}, got {align_weighting!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         if gamma != "auto" and not isinstance(gamma, (int, float)):
             raise ValueError(f"gamma must be a float or 'auto', got {gamma!r}")
         super().__init__(
@@ -199,6 +206,7 @@ class BOOM(OffPolicyAlgorithm):
         self.enc_lr_scale = enc_lr_scale
         self.grad_clip_norm = grad_clip_norm
         self.use_planner = use_planner
+        self.precision = precision
         self.compile = compile
         # Whether the one-time pre-training burst at the end of warm-up has run (saved with the model).
         self._pretrained = False
@@ -259,6 +267,7 @@ class BOOM(OffPolicyAlgorithm):
             gamma=self.gamma,
             enc_lr_scale=self.enc_lr_scale,
             use_planner=self.use_planner,
+            precision=self.precision,
             **self.policy_kwargs,
         )
         self.policy = self.policy.to(self.device)

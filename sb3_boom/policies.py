@@ -30,6 +30,9 @@ MODEL_SIZES: dict[int | str, dict[str, int]] = {
     317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }
 
+# Precision of the networks' forward passes: the dtype torch.autocast runs matmuls in (None: float32).
+PRECISIONS: dict[str, th.dtype | None] = {"float32": None, "bfloat16": th.bfloat16}
+
 
 def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[str, Any]:
     """
@@ -310,6 +313,9 @@ class WorldModelPolicy(BasePolicy):
     :param planner: MPPI settings
     :param gamma: discount used by the planner's value estimate
     :param use_planner: plan in ``predict`` (True) or act with the policy prior only (False)
+    :param precision: "float32", or "bfloat16" to run the networks under ``torch.autocast`` in
+        bfloat16 (matmuls in bfloat16; parameters, gradients, optimizer state, losses and the
+        planner's arithmetic stay float32, as each network's output is cast back)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
     """
@@ -339,6 +345,7 @@ class WorldModelPolicy(BasePolicy):
         planner: PlannerConfig | None = None,
         gamma: float = 0.99,
         use_planner: bool = True,
+        precision: str = "float32",
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
@@ -373,6 +380,9 @@ class WorldModelPolicy(BasePolicy):
         self.planner = planner or PlannerConfig()
         self.gamma = gamma
         self.use_planner = use_planner
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_dim = flat_observation_dim(observation_space)
         # Warm-start mean of `predict` when the caller does not pass one back as `state`.
@@ -433,6 +443,7 @@ class WorldModelPolicy(BasePolicy):
             planner=self.planner,
             gamma=self.gamma,
             use_planner=self.use_planner,
+            precision=self.precision,
             lr_schedule=self._dummy_schedule,  # type: ignore[arg-type]
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
@@ -467,16 +478,24 @@ class WorldModelPolicy(BasePolicy):
             return th.cat([_flatten_trailing(observation[key], len(sub.shape)) for key, sub in space.spaces.items()], dim=-1)
         return _flatten_trailing(observation, len(self.observation_space.shape))  # type: ignore[arg-type]
 
+    def _forward(self, network: nn.Module, x: th.Tensor, *args: Any) -> th.Tensor:
+        """``network(x, *args)`` in the policy's precision, returned as float32."""
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return network(x, *args)
+        with th.autocast(x.device.type, dtype=dtype):
+            return network(x, *args).float()
+
     def encode(self, observation: th.Tensor) -> th.Tensor:
         """``z = h(o)`` for flat observations ``[..., obs_dim]``."""
-        return self.encoder(observation)
+        return self._forward(self.encoder, observation)
 
     def next_latent(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
         """``z' = f(z, a)``."""
-        return self.dynamics(th.cat([z, action], dim=-1))
+        return self._forward(self.dynamics, th.cat([z, action], dim=-1))
 
     def reward_logits(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
-        return self.reward_head(th.cat([z, action], dim=-1))
+        return self._forward(self.reward_head, th.cat([z, action], dim=-1))
 
     def predict_reward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
         """Decoded reward prediction ``R(z, a)``."""
@@ -485,7 +504,7 @@ class WorldModelPolicy(BasePolicy):
     def q_logits(self, z: th.Tensor, action: th.Tensor, heads: th.Tensor | None = None, target: bool = False) -> th.Tensor:
         """Logits of the Q heads, ``[num_heads, ..., num_bins]``."""
         ensemble = self.q_target if target else self.q_ensemble
-        return ensemble(th.cat([z, action], dim=-1), heads)
+        return self._forward(ensemble, th.cat([z, action], dim=-1), heads)
 
     def q_value(self, z: th.Tensor, action: th.Tensor, reduce: str = "min", target: bool = False) -> th.Tensor:
         """
@@ -502,7 +521,7 @@ class WorldModelPolicy(BasePolicy):
 
     def pi(self, z: th.Tensor) -> PolicySample:
         """Policy prior: tanh-squashed Gaussian with a reparameterised sample."""
-        mean, raw_log_std = self.actor(z).chunk(2, dim=-1)
+        mean, raw_log_std = self._forward(self.actor, z).chunk(2, dim=-1)
         log_std = losses.scale_log_std(raw_log_std, self.log_std_min, self.log_std_max)
         eps = th.randn_like(mean)
         log_prob = losses.gaussian_logprob(eps, log_std)

@@ -1,5 +1,6 @@
 """Every speed-up gives the same numbers as a plain reference path (CPU, float tolerance)."""
 
+import pytest
 import torch as th
 
 from sb3_boom import BOOM
@@ -105,3 +106,57 @@ def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval
         policy.set_training_mode(mode)
         assert all(module.training == mode for name, module in policy.named_modules() if not name.startswith("q_target"))
         assert not any(module.training for module in policy.q_target.modules())
+
+
+def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_kwargs):
+    """precision="bfloat16": outputs are float32, close to the float32 path but not equal (bf16 matmuls ran)."""
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=2, precision="bfloat16", **{**tiny_kwargs, "learning_starts": 30})
+    policy = model.policy
+    policy.set_training_mode(False)
+    with th.no_grad():  # the reward and Q output layers start at zero: make every output non-trivial
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+    obs, action = th.randn(64, 3), th.rand(64, 1) * 2 - 1
+
+    def outputs() -> list[th.Tensor]:
+        with th.no_grad():
+            z = policy.encode(obs)
+            return [z, policy.next_latent(z, action), policy.reward_logits(z, action), policy.q_logits(z, action)]
+
+    low = outputs()
+    policy.precision = "float32"
+    full = outputs()
+    for bf16, fp32 in zip(low, full, strict=True):
+        assert bf16.dtype == th.float32
+        assert not th.equal(bf16, fp32)
+        th.testing.assert_close(bf16, fp32, rtol=0.05, atol=0.03)
+
+
+def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_path, tiny_kwargs):
+    """One update in bf16 gives float32 gradients close to the float32 ones; the setting saves and loads."""
+    kwargs = {**tiny_kwargs, "learning_starts": 40, "policy_kwargs": {**tiny_kwargs["policy_kwargs"], "dropout": 0.0}}
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=4, precision="bfloat16", **kwargs)
+    model.learn(60)
+    batch = model.replay_buffer.sample(model.batch_size)
+    grads = {}
+    for precision in ("float32", "bfloat16"):
+        model.policy.precision = precision
+        state = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        th.manual_seed(0)
+        model._update(batch)
+        grads[precision] = th.cat([p.grad.flatten() for p in model.policy.world_model_parameters() if p.grad is not None])
+        model.policy.load_state_dict(state)
+    assert grads["bfloat16"].dtype == th.float32 and th.isfinite(grads["bfloat16"]).all()
+    cosine = th.nn.functional.cosine_similarity(grads["bfloat16"], grads["float32"], dim=0)
+    assert cosine > 0.98, f"bf16 gradients point elsewhere than float32 ones (cosine {cosine:.3f})"
+    assert all(p.dtype == th.float32 for p in model.policy.parameters())
+
+    model.policy.precision = "bfloat16"
+    model.save(tmp_path / "bf16")
+    assert BOOM.load(tmp_path / "bf16").policy.precision == "bfloat16"
+    assert BOOM.load(tmp_path / "bf16", precision="float32").policy.precision == "float32"
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        BOOM("MlpPolicy", "Pendulum-v1", precision="float16")

@@ -9,9 +9,11 @@ runs and the references alike.
     python benchmarks/plot.py --runs 'runs/reproduce/*.csv' --out runs/reproduce/report
     python benchmarks/plot.py --runs 'runs/a/*.csv' 'runs/b/*.csv' --spread std --no-reference
     python benchmarks/plot.py --runs 'runs/reproduce/*.csv' --compare boom authors
+    python benchmarks/plot.py --runs 'runs/ablations/*.csv' --compare 'boom[alignment=rkl]' boom \
+        --compare 'boom[alignment=none]' boom
 
-``--compare A B`` adds, per task and policy that both methods have, a table of every evaluation step
-that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
+``--compare A B`` (repeatable) adds, per task and policy that both methods have, a table of every
+evaluation step that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
 verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and B's outside A's),
 ``level`` otherwise.
 
@@ -288,7 +290,13 @@ def main() -> None:
     parser.add_argument("--spread", choices=["minmax", "std"], default="minmax", help="shaded spread over seeds")
     parser.add_argument("--reference", type=pathlib.Path, default=REFERENCE_DIR, help="folder of reference CSVs")
     parser.add_argument("--no-reference", action="store_true", help="plot the runs only")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="add a step-by-step table of method A vs method B")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        metavar=("A", "B"),
+        help="add a step-by-step table of method A vs method B (repeatable: one table per pair)",
+    )
     args = parser.parse_args()
 
     frame = read_runs(args.runs)
@@ -316,8 +324,8 @@ def main() -> None:
         "(`~`: linearly interpolated between the curve's evaluation points). *seeds* `mean`: a published aggregate.",
         "",
     ]
-    if args.compare:
-        table += ["", *compare_table(runs, frame, *args.compare)]
+    for method_a, method_b in args.compare or []:
+        table += ["", *compare_table(runs, frame, method_a, method_b)]
     table += ["", *wall_time_table(frame)]
     summary = args.out / "summary.md"
     summary.write_text("\n".join(notes + table) + "\n")

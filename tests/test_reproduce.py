@@ -96,6 +96,20 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     assert "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below |" in table, table
     assert "| cartpole-swingup | authors | 2 | 20000 | 2 | 10000.0 |" in table, table  # wall time of each run
 
+    # Repeated --compare: one table per pair, in the order given.
+    write_rows(tmp_path / "c.csv", "boom[alignment=rkl]", {0: [60, 100, 100], 1: [70, 110, 110]})
+    run_script(
+        "plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference",
+        "--compare", "boom[alignment=rkl]", "boom", "--compare", "boom", "authors",
+    )  # fmt: skip
+    table = (report / "summary.md").read_text()
+    first, second = (
+        table.index("## boom[alignment=rkl] vs boom, step by step"),
+        table.index("## boom vs authors, step by step"),
+    )
+    assert first < second
+    assert "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below |" in table, table
+
 
 def test_authors_curve_exits_cleanly_without_their_code(tmp_path):
     assert "nothing to run" in run_script("authors_curve.py").lower()

@@ -1,9 +1,9 @@
 """
 Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a busy machine slows
 both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
-planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, and
-with sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, and both in
-float32 vs. ``precision="bfloat16"`` (bf16 autocast).
+planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
+sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
+geometric-gap dropout vs. ``F.dropout``, and in float32 vs. ``precision="bfloat16"`` (bf16 autocast).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
@@ -58,12 +58,13 @@ def main() -> None:
         models[name].learn(110)
     policy = models["fused Adam"].policy
     obs = policy.flatten_observation(th.as_tensor(env.reset()))
-    ours = (policies_module.mish, policies_module.short_row_softmax)
+    ours = (policies_module.mish, policies_module.short_row_softmax, policies_module.dropout)
     # Each variant swaps one of sb3-boom's CPU kernels back to torch's own.
     kernel_variants = {
         "sb3-boom kernels": ours,
-        "F.mish": (F.mish, ours[1]),
-        "F.softmax": (ours[0], lambda x: F.softmax(x, dim=-1)),
+        "F.mish": (F.mish, ours[1], ours[2]),
+        "F.softmax": (ours[0], lambda x: F.softmax(x, dim=-1), ours[2]),
+        "F.dropout": (ours[0], ours[1], lambda x, p, training: F.dropout(x, p, training=training)),
     }
 
     times: dict[str, list[float]] = {f"update, {name}": [] for name in OPTIMIZERS}
@@ -74,11 +75,11 @@ def main() -> None:
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
-        for name, (mish, softmax) in kernel_variants.items():
-            policies_module.mish, policies_module.short_row_softmax = mish, softmax
+        for name, kernels in kernel_variants.items():
+            policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = kernels
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
-        policies_module.mish, policies_module.short_row_softmax = ours
+        policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
         policy.precision = "bfloat16"
         times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
         times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))

@@ -74,6 +74,42 @@ def test_short_row_softmax_matches_torch_softmax_in_value_and_gradient():
     th.testing.assert_close(SimNorm(8)(latents), th.softmax(latents.view(5, 3, 8, 8), -1).view(5, 3, 64))
 
 
+def test_sparse_dropout_draws_the_bernoulli_mask_distribution():
+    """The geometric-gap mask: Binomial(n, p) drop counts, uniform over the tensor, exact scale, gradients."""
+    from sb3_boom.policies import dropout
+
+    th.manual_seed(0)
+    p, numel, draws = 0.01, 100_000, 300
+    x = th.ones(numel)
+    counts, tail = [], 0
+    for _ in range(draws):
+        y = dropout(x, p, training=True)
+        dropped = y == 0
+        # Kept entries are scaled by exactly 1 / (1 - p), as F.dropout's.
+        assert th.equal(y[~dropped], th.full_like(y[~dropped], 1.0 / (1.0 - p)))
+        counts.append(int(dropped.sum()))
+        tail += int(dropped[-numel // 10 :].sum())
+    counts_t = th.tensor(counts, dtype=th.float64)
+    mean, std = numel * p, (numel * p * (1 - p)) ** 0.5
+    assert abs(counts_t.mean().item() - mean) < 4 * std / draws**0.5
+    assert 0.85 * std < counts_t.std().item() < 1.15 * std  # Binomial spread, not a fixed count
+    # The last tenth is dropped at the same rate: the drawn gaps always reach the end.
+    assert abs(tail / draws - mean / 10) < 4 * (mean / 10) ** 0.5 / draws**0.5 + 1
+    # Shapes, gradients (mask times scale), eval mode and dense rates.
+    h = th.randn(2, 64, 32, requires_grad=True)
+    out = dropout(h, 0.05, training=True)
+    out.sum().backward()
+    kept = out != 0
+    th.testing.assert_close(out[kept], h[kept] / 0.95)
+    th.testing.assert_close(h.grad, kept.float() / 0.95)
+    assert dropout(h, 0.05, training=False) is h
+    assert (dropout(th.ones(10_000), 0.5, training=True) == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    # Under bf16 autocast the mask is float32, so the scale is not rounded to bf16.
+    with th.autocast("cpu", dtype=th.bfloat16):
+        z = dropout(th.ones(4096, dtype=th.bfloat16), p, training=True)
+    assert z.dtype == th.float32 and set(z.unique().tolist()) <= {0.0, th.tensor(1.0 / (1.0 - p)).item()}
+
+
 def test_compiled_networks_give_the_eager_answers(tmp_path, tiny_kwargs):
     """BOOM(compile=True): same network outputs, planner output and update as eager; saves and loads."""
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=1, compile=True, **{**tiny_kwargs, "learning_starts": 30})

@@ -15,7 +15,7 @@ runs and the references alike.
 ``--compare A B`` (repeatable) adds, per task and policy that both methods have, a table of every
 evaluation step that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
 verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and B's outside A's),
-``level`` otherwise.
+``level`` otherwise, and both seed medians.
 
 A seed-mean is only taken at the steps that all seeds of a curve have (a run still in progress
 shortens its group's curve rather than mixing seed counts).
@@ -219,14 +219,14 @@ def summary_rows(task: str, runs: list[Curve], references: list[Curve]) -> list[
 
 
 def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame, theirs_runs: pd.DataFrame) -> list[str]:
-    """Markdown rows comparing two run curves at every step both have, with min-max over seeds."""
+    """Markdown rows comparing two run curves at every step both have, with min-max and median over seeds."""
     rows = []
     for step in np.intersect1d(ours.steps, theirs.steps):
         values = []
         for curve, frame in ((ours, ours_runs), (theirs, theirs_runs)):
             rewards = frame[(frame["step"] == step) & (frame["policy"] == curve.policy)].groupby("seed")["reward"].mean()
-            values.append((float(rewards.mean()), float(rewards.min()), float(rewards.max())))
-        (mean_a, low_a, high_a), (mean_b, low_b, high_b) = values
+            values.append((float(rewards.mean()), float(rewards.min()), float(rewards.max()), float(rewards.median())))
+        (mean_a, low_a, high_a, median_a), (mean_b, low_b, high_b, median_b) = values
         if mean_a > high_b and mean_b < low_a:
             verdict = "above"
         elif mean_a < low_b and mean_b > high_a:
@@ -235,7 +235,7 @@ def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame,
             verdict = "level"
         rows.append(
             f"| {task} | {ours.policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
-            f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} |"
+            f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} | {median_a:.1f} / {median_b:.1f} |"
         )
     return rows
 
@@ -246,10 +246,11 @@ def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_
         f"## {method_a} vs {method_b}, step by step",
         "",
         "Seed mean (min-max over seeds). *verdict*: `above` / `below` when each mean lies outside the other's",
-        "min-max range, else `level`.",
+        "min-max range, else `level`. The seed medians, which one outlying seed moves less than the means,",
+        "are in the last column.",
         "",
-        f"| task | policy | env steps | {method_a} | {method_b} | difference | verdict |",
-        "|---|---|---|---|---|---|---|",
+        f"| task | policy | env steps | {method_a} | {method_b} | difference | verdict | medians |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     by_key = {(curve.task, curve.method, curve.policy): curve for curve in runs}
     for (task, method, policy), ours in sorted(by_key.items()):

@@ -88,7 +88,7 @@ def mish(x: th.Tensor) -> th.Tensor:
     return x * _tanh_softplus(x)
 
 
-# Above this rate the gaps are no longer sparse and ``F.dropout``'s per-element draw is as cheap.
+# Above this rate the gaps are no longer sparse (the draws approach one per element), so ``F.dropout`` is used.
 _SPARSE_DROPOUT_MAX_P = 0.1
 
 

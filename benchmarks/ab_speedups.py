@@ -3,10 +3,13 @@ Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a b
 both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
 planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
 sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
-geometric-gap dropout vs. ``F.dropout``, and in float32 vs. ``precision="bfloat16"`` (bf16 autocast).
+geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"`` (bf16 autocast),
+and with ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled
+before timing; compare with the eager row of the same precision).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
+    python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
 """
 
 import argparse
@@ -41,6 +44,9 @@ def main() -> None:
     parser.add_argument("--model-size", type=lambda text: text if text == "cpu" else int(text), default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--compile", choices=["off", "float32", "bfloat16"], default="off", help="also time BOOM(compile=True) in this precision"
+    )
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -57,6 +63,20 @@ def main() -> None:
         )
         models[name].learn(110)
     policy = models["fused Adam"].policy
+    compiled = None
+    if args.compile != "off":
+        compiled = BOOM(
+            "MlpPolicy",
+            env,
+            policy_kwargs=dict(model_size=args.model_size),
+            learning_starts=100,
+            buffer_size=2000,
+            seed=0,
+            precision=args.compile,
+            compile=True,
+            **settings,
+        )
+        compiled.learn(110)  # compiles the update's losses and the planner's value estimate
     obs = policy.flatten_observation(th.as_tensor(env.reset()))
     ours = (policies_module.mish, policies_module.short_row_softmax, policies_module.dropout)
     # Each variant swaps one of sb3-boom's CPU kernels back to torch's own.
@@ -71,6 +91,8 @@ def main() -> None:
     times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
     times.update({f"plan, {name}": [] for name in kernel_variants})
     times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
+    if compiled is not None:
+        times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
         for name, model in models.items():
@@ -84,6 +106,11 @@ def main() -> None:
         times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
         times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))
         policy.precision = "float32"
+        if compiled is not None:  # timed with sb3-boom's kernels in place, which it was compiled with
+            times[f"update, compile=True, {args.compile}"].append(
+                seconds(lambda: compiled.train(1, batch_size=compiled.batch_size))  # type: ignore[union-attr]
+            )
+            times[f"plan, compile=True, {args.compile}"].append(seconds(lambda: compiled.policy.plan(obs)))  # type: ignore[union-attr]
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")

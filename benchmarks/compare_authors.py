@@ -47,7 +47,9 @@ torch threads for both. Remaining differences in the work done, which are part o
   backend; the first calls take tens of seconds). On torch 2.13 the six go through one wrapper
   function whose compiled variants (per network, input shape and requires_grad state) share
   dynamo's recompile limit of 8: it is reached in the first act and update, and later (network,
-  shape) pairs run eagerly. Ours runs eagerly.
+  shape) pairs run eagerly. Ours runs eagerly unless ``--compile on`` (``BOOM(compile=True)``: the
+  planning call and each update loss compiled whole); that raises dynamo's recompile limit to 64
+  for the whole process, so their networks are then all compiled too.
   ``--authors-recompile-limit 64`` lifts that cap; ``--authors-compile off`` asks their copy not to
   compile (through the ``BOOM_COMPILE=0`` variable that the CPU copy must honour). The JSON rows
   record whether their networks were compiled and the limit in force.
@@ -255,6 +257,7 @@ class OursSide:
         iterations: int,
         learning_starts: int,
         precision: str = "float32",
+        compile_programs: bool = False,
     ):
         from sb3_boom import BOOM
 
@@ -271,6 +274,7 @@ class OursSide:
             num_pi_trajs=settings.num_pi_trajs,
             policy_kwargs=dict(model_size=model_size),
             precision=precision,
+            compile=compile_programs,
             seed=settings.seed,
             device="cpu",
         )
@@ -336,7 +340,7 @@ def compare_settings(authors: AuthorsSide, ours: OursSide) -> tuple[dict[str, An
     }
     settings = {key: {"authors": a, "sb3_boom": b} for key, (a, b) in pairs.items()}
     mismatches = [f"{key}: authors {a} vs sb3_boom {b}" for key, (a, b) in pairs.items() if a != b]
-    settings["torch_compile"] = {"authors": authors.compiled, "sb3_boom": False}
+    settings["torch_compile"] = {"authors": authors.compiled, "sb3_boom": bool(model.compile)}
     settings["optimizer"] = {
         "authors": describe_optimizer(authors.agent.optim),
         "sb3_boom": describe_optimizer(policy.optimizer),
@@ -352,7 +356,9 @@ def run_pair(
     load_start = os.getloadavg()
     authors = AuthorsSide(modules, args.authors_path, task, model_size, settings, args.authors_compile == "on")
     warmup_steps = authors.fill_buffer(args.warmup_steps)
-    ours = OursSide(task, model_size, settings, int(authors.cfg.iterations), warmup_steps, args.precision)
+    ours = OursSide(
+        task, model_size, settings, int(authors.cfg.iterations), warmup_steps, args.precision, args.compile == "on"
+    )
     ours.fill_buffer(warmup_steps)
     settings_table, mismatches = compare_settings(authors, ours)
     for line in mismatches:
@@ -360,7 +366,7 @@ def run_pair(
     sides = {"authors": authors, "sb3_boom": ours}
 
     start = time.perf_counter()
-    for side in sides.values():  # compiles the authors' networks on the first calls
+    for side in sides.values():  # compiles the authors' networks (and ours with --compile on) on the first calls
         for _ in range(args.warmup_calls):
             side.plan()
             side.update()
@@ -396,6 +402,7 @@ def run_pair(
         "warmup_steps": warmup_steps,
         "warmup_calls": args.warmup_calls,
         "authors_compile": args.authors_compile,
+        "sb3_boom_compile": args.compile,
         "precision": args.precision,
         "dynamo_recompile_limit": th._dynamo.config.recompile_limit,
         "shared_settings": asdict(settings),
@@ -451,6 +458,13 @@ def main() -> None:
         default="float32",
         help="sb3-boom's BOOM(precision=...); the authors' code runs in float32 (a different numeric setting, say so)",
     )
+    parser.add_argument(
+        "--compile",
+        choices=["on", "off"],
+        default="off",
+        help="sb3-boom's BOOM(compile=True): planning and the update's losses compiled (raises dynamo's "
+        "recompile limit to 64, for both sides)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT, help="JSON lines file to append to")
     args = parser.parse_args()
@@ -470,14 +484,14 @@ def main() -> None:
         return
 
     th.set_num_threads(args.threads)
-    if args.authors_recompile_limit is not None:  # only the authors' side is compiled
+    if args.authors_recompile_limit is not None:  # with --compile on, ours raises it to at least 64
         th._dynamo.config.recompile_limit = args.authors_recompile_limit
     logging.getLogger("torchrl").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="gymnasium")
     settings = SharedSettings(seed=args.seed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     print(f"authors' code: {args.authors_path.resolve()}   torch {th.__version__}, {th.get_num_threads()} threads, "
-          f"authors' torch.compile {args.authors_compile}, ours in {args.precision}, "
+          f"authors' torch.compile {args.authors_compile}, ours in {args.precision} with torch.compile {args.compile}, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     all_rows = []

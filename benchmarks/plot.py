@@ -12,7 +12,8 @@ runs and the references alike.
     python benchmarks/plot.py --runs 'runs/ablations/*.csv' --compare 'boom[alignment=rkl]' boom \
         --compare 'boom[alignment=none]' boom
 
-``--compare A B`` (repeatable) adds, per task and policy that both methods have, a table of every
+``--compare A B`` (repeatable) adds, per task and policy that both methods have (or each of A's
+policies against B's only one, as for BOOM against SAC's actor), a table of every
 evaluation step that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
 verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and B's outside A's),
 ``level`` otherwise, and both seed medians.
@@ -221,6 +222,7 @@ def summary_rows(task: str, runs: list[Curve], references: list[Curve]) -> list[
 def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame, theirs_runs: pd.DataFrame) -> list[str]:
     """Markdown rows comparing two run curves at every step both have, with min-max and median over seeds."""
     rows = []
+    policy = ours.policy if ours.policy == theirs.policy else f"{ours.policy} / {theirs.policy}"
     for step in np.intersect1d(ours.steps, theirs.steps):
         values = []
         for curve, frame in ((ours, ours_runs), (theirs, theirs_runs)):
@@ -234,7 +236,7 @@ def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame,
         else:
             verdict = "level"
         rows.append(
-            f"| {task} | {ours.policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
+            f"| {task} | {policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
             f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} | {median_a:.1f} / {median_b:.1f} |"
         )
     return rows
@@ -254,8 +256,14 @@ def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_
     ]
     by_key = {(curve.task, curve.method, curve.policy): curve for curve in runs}
     for (task, method, policy), ours in sorted(by_key.items()):
+        if method != method_a:
+            continue
         theirs = by_key.get((task, method_b, policy))
-        if method != method_a or theirs is None:
+        if theirs is None:
+            # A method with one policy (SAC's or TQC's actor) is set against each of A's policies.
+            single = [curve for (other_task, other, _), curve in by_key.items() if (other_task, other) == (task, method_b)]
+            theirs = single[0] if len(single) == 1 else None
+        if theirs is None:
             continue
         table += side_by_side(
             task,

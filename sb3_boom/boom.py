@@ -90,8 +90,9 @@ class BOOM(OffPolicyAlgorithm):
         (planning, updates and ``predict``; parameters, optimizer state and losses stay float32). Faster
         on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/benchmarks.md.
         Can be changed at load time: ``BOOM.load(path, precision="float32")``
-    :param compile: compile the networks with ``torch.compile`` (fused kernels, mainly a GPU
-        speed-up); the first calls take longer (compilation). See
+    :param compile: compile the networks, the planner's value estimate and the update's two losses
+        (forward and backward) with ``torch.compile``: fused kernels, a speed-up on CPU too (see
+        docs/benchmarks.md); the first plan and update take longer (minutes of compilation). See
         :meth:`WorldModelPolicy.compile_networks`.
     :param stats_window_size: window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -271,8 +272,14 @@ class BOOM(OffPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.policy = self.policy.to(self.device)
+        self._world_model_loss_fn = self._world_model_loss
+        self._prior_loss_fn = self._prior_loss
         if self.compile:
             self.policy.compile_networks()
+            # Each loss as one program, so that inductor fuses the networks' elementwise work
+            # with the losses' in the forward and the backward pass.
+            self._world_model_loss_fn = th.compile(self._world_model_loss, dynamic=False)
+            self._prior_loss_fn = th.compile(self._prior_loss, dynamic=False)
         self._convert_train_freq()
 
     # --- collection ----------------------------------------------------------------------------
@@ -362,19 +369,51 @@ class BOOM(OffPolicyAlgorithm):
 
     def _update(self, batch: SequenceReplayBufferSamples) -> th.Tensor:
         """One world-model update and one policy update; returns TRAIN_STATS as one device tensor."""
+        policy = self.policy
+        model_loss, model_stats, zs = self._world_model_loss_fn(
+            batch.observations, batch.actions, batch.rewards, batch.terminated
+        )
+        policy.optimizer.zero_grad(set_to_none=True)
+        model_loss.backward()
+        model_grad_norm = th.nn.utils.clip_grad_norm_(policy.world_model_parameters(), self.grad_clip_norm, foreach=True)
+        policy.optimizer.step()
+
+        # Policy prior: maximise Q (frozen) and align with the planner's actions.
+        policy.q_ensemble.requires_grad_(False)
+        policy_loss, policy_stats, new_scale = self._prior_loss_fn(zs.detach(), batch.planner_actions, batch.planner_stds)
+        policy.pi_optimizer.zero_grad(set_to_none=True)
+        policy_loss.backward()
+        policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
+        policy.pi_optimizer.step()
+        policy.q_ensemble.requires_grad_(True)
+        with th.no_grad():
+            policy.q_scale.copy_(new_scale)
+        policy.soft_update_target(self.tau)
+
+        # In TRAIN_STATS order.
+        return th.cat([model_stats, model_grad_norm.reshape(1), policy_stats[:3], policy_grad_norm.reshape(1), policy_stats[3:]])
+
+    def _world_model_loss(
+        self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor, terminated: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """
+        World-model loss of a batch of sub-sequences (time-major).
+
+        :return: the total loss, its parts ``[consistency, reward, value, total]`` (detached) and the
+            latents of the rollout ``[H, B, L]``
+        """
         policy, horizon = self.policy, self.horizon
-        obs, actions, rewards = batch.observations, batch.actions, batch.rewards
-        rho_weights = self.rho ** th.arange(horizon, device=self.device, dtype=th.float32)
+        rho_weights = self.rho ** th.arange(horizon, device=observations.device, dtype=th.float32)
 
         with th.no_grad():
-            next_z = policy.encode(obs[1:])
+            next_z = policy.encode(observations[1:])
             next_q = policy.q_value(next_z, policy.sample_action(next_z), reduce="min", target=True)
             # DEVIATION: the authors' code never masks termination; we do (never truncation).
-            td_target = rewards + self.gamma * (1.0 - batch.terminated) * next_q
+            td_target = rewards + self.gamma * (1.0 - terminated) * next_q
 
-        # World model: latent rollout with the executed actions.
-        z = policy.encode(obs[0])
-        latents, consistency = [], th.zeros((), device=self.device)
+        # Latent rollout with the executed actions.
+        z = policy.encode(observations[0])
+        latents, consistency = [], th.zeros((), device=observations.device)
         for t in range(horizon):
             latents.append(z)
             z = policy.next_latent(z, actions[t])
@@ -386,26 +425,31 @@ class BOOM(OffPolicyAlgorithm):
         value_ce = soft_cross_entropy(policy.q_logits(zs, actions), td_target.unsqueeze(0), policy.vmin, policy.vmax)
         value_loss = (value_ce.mean(dim=2) * rho_weights).sum() / (horizon * policy.num_q)
         model_loss = self.consistency_coef * consistency + self.reward_coef * reward_loss + self.value_coef * value_loss
-        policy.optimizer.zero_grad(set_to_none=True)
-        model_loss.backward()
-        model_grad_norm = th.nn.utils.clip_grad_norm_(policy.world_model_parameters(), self.grad_clip_norm, foreach=True)
-        policy.optimizer.step()
+        stats = th.stack([consistency, reward_loss, value_loss, model_loss]).detach()
+        return model_loss, stats, zs
 
-        # Policy prior: maximise Q (frozen) and align with the planner's actions.
-        zs = zs.detach()
-        policy.q_ensemble.requires_grad_(False)
+    def _prior_loss(
+        self, zs: th.Tensor, planner_actions: th.Tensor, planner_stds: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """
+        Policy-prior loss on the (detached) latents of the rollout; the Q ensemble must be frozen.
+
+        :return: the loss, ``[total, value term, alignment term, scale, mean std, mean Q]`` (detached)
+            and the updated running value scale (the loss already divides by it)
+        """
+        policy = self.policy
         sample = policy.pi(zs)
         q_values = policy.q_value(zs, sample.action, reduce="min")
         with th.no_grad():
-            policy.q_scale.copy_(updated_scale(policy.q_scale, q_values[0], self.tau))
+            new_scale = updated_scale(policy.q_scale, q_values[0], self.tau)
         loss = boom_policy_loss(
-            q_scaled=q_values / policy.q_scale,
+            q_scaled=q_values / new_scale,
             policy_log_prob=sample.log_prob,
             policy_action=sample.action,
             policy_log_std=sample.log_std,
-            planner_action=batch.planner_actions,
-            planner_std=batch.planner_stds,
-            scale=policy.q_scale,
+            planner_action=planner_actions,
+            planner_std=planner_stds,
+            scale=new_scale,
             rho=self.rho,
             entropy_coef=self.entropy_coef,
             lambda_align=float(self.lambda_align),
@@ -414,29 +458,17 @@ class BOOM(OffPolicyAlgorithm):
             weighting=self.align_weighting,
             align_temperature=self.align_temperature,
         )
-        policy.pi_optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
-        policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
-        policy.pi_optimizer.step()
-        policy.q_ensemble.requires_grad_(True)
-        policy.soft_update_target(self.tau)
-
-        return th.stack(
+        stats = th.stack(
             [
-                consistency.detach(),
-                reward_loss.detach(),
-                value_loss.detach(),
-                model_loss.detach(),
-                model_grad_norm,
-                loss.total.detach(),
-                loss.value_term.detach(),
-                loss.align_term.detach(),
-                policy_grad_norm,
-                policy.q_scale[0],
-                sample.log_std.detach().exp().mean(),
-                q_values.detach().mean(),
+                loss.total,
+                loss.value_term,
+                loss.align_term,
+                new_scale[0],
+                sample.log_std.exp().mean(),
+                q_values.mean(),
             ]
-        )
+        ).detach()
+        return loss.total, stats, new_scale
 
     def _log_and_check(self, stats: np.ndarray) -> None:
         """Log the mean of each statistic; stop with a clear error at the first non-finite one."""
@@ -489,7 +521,7 @@ class BOOM(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan_mean", "_episode_starts", "_last_planner_output"]
+        return [*super()._excluded_save_params(), "_plan_mean", "_episode_starts", "_last_planner_output", "_world_model_loss_fn", "_prior_loss_fn"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.pi_optimizer"], []

@@ -7,7 +7,7 @@ caller keeps the warm-start state (one mean per environment) between calls. It i
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 import torch as th
 
@@ -131,6 +131,7 @@ def plan(
     previous_mean: th.Tensor | None = None,
     episode_start: th.Tensor | None = None,
     deterministic: bool = False,
+    value_fn: Callable[[LatentModel, th.Tensor, th.Tensor, float], th.Tensor] = estimate_value,
 ) -> PlanResult:
     """
     MPPI over action sequences for every environment at once.
@@ -142,6 +143,7 @@ def plan(
     :param previous_mean: warm-start state from the previous call, ``[n, H, A]``
     :param episode_start: ``[n]`` booleans, True where the warm start must be discarded
     :param deterministic: execute ``mu_beta`` instead of ``mu_beta + std * noise``
+    :param value_fn: :func:`estimate_value` or a compiled version of it
     """
     n_envs, latent_dim = z.shape
     horizon, device = config.horizon, z.device
@@ -166,7 +168,7 @@ def plan(
         noise = th.randn(horizon, n_envs, num_samples - num_pi, action_dim, device=device)
         sampled = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp_(-1.0, 1.0)
         actions = th.cat([pi_actions, sampled], dim=2)
-        value = estimate_value(model, z_samples, actions, gamma).nan_to_num_(0.0)
+        value = value_fn(model, z_samples, actions, gamma).nan_to_num_(0.0)
         elite_value, elite_index = th.topk(value, num_elites, dim=1)
         elite_actions = actions[:, env_index, elite_index]  # [H, n, elites, A]
         score = th.softmax(config.temperature * elite_value, dim=1)  # = exp(T (V - max V)) normalised

@@ -17,7 +17,7 @@ from torch import nn
 
 from sb3_boom import losses
 from sb3_boom.env_defaults import simnorm_enabled
-from sb3_boom.planner import PlannerConfig, PlanResult, plan
+from sb3_boom.planner import PlannerConfig, PlanResult, estimate_value, plan
 
 # TD-MPC2's model presets, keyed by their approximate parameter count in millions.
 MODEL_SIZES: dict[int | str, dict[str, int]] = {
@@ -407,6 +407,7 @@ class WorldModelPolicy(BasePolicy):
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.enc_lr_scale = enc_lr_scale
         self.planner = planner or PlannerConfig()
+        self._value_program = estimate_value
         self.gamma = gamma
         self.use_planner = use_planner
         if precision not in PRECISIONS:
@@ -540,7 +541,9 @@ class WorldModelPolicy(BasePolicy):
         Decoded Q value from two randomly chosen heads, reduced by ``"min"`` or ``"avg"``.
         Only the two chosen heads are evaluated.
         """
-        heads = th.randperm(self.num_q, device=z.device)[:2]
+        # Two distinct heads, uniformly: the top 2 of num_q uniform draws. (Not randperm()[:2], which
+        # torch.compile's inductor (2.13) rejects in a pattern-matching pass.)
+        heads = th.rand(self.num_q, device=z.device).topk(2).indices
         values = losses.two_hot_inv(self.q_logits(z, action, heads, target), self.bins)
         if reduce == "min":
             return values.min(dim=0).values
@@ -572,11 +575,13 @@ class WorldModelPolicy(BasePolicy):
         """
         Compile the encoder, dynamics, reward, Q (online and target) and policy networks in place
         with ``torch.compile`` (parameters and state-dict keys unchanged, so saving and loading are
-        unaffected). Each network gets its own compiled variants per input shape, so dynamo's
-        per-function limit on variants is raised to fit them all. The planner's loop, sampling and
-        the losses stay eager. CUDA graphs (``mode="reduce-overhead"``) are not used: they reuse
-        output buffers between calls, which the planner's rollout (outputs of step t read after
-        step t+1) would need cloning for, and that path has not been run on a GPU yet.
+        unaffected), and the planner's value estimate as one program. Each network gets its own
+        compiled variants per input shape, so dynamo's per-function limit on variants is raised to
+        fit them all. ``BOOM(compile=True)`` also compiles the update's two losses; the MPPI loop's
+        own arithmetic and the optimizer steps stay eager. CUDA graphs (``mode="reduce-overhead"``)
+        are not used: they reuse output buffers between calls, which the planner's rollout (outputs
+        of step t read after step t+1) would need cloning for, and that path has not been run on a
+        GPU yet.
         """
         import torch._dynamo
 
@@ -586,6 +591,9 @@ class WorldModelPolicy(BasePolicy):
         setattr(torch._dynamo.config, limit_name, max(getattr(torch._dynamo.config, limit_name), 64))
         for network in networks:
             network.compile(dynamic=False)
+        # The planner's value estimate (the H-step rollout of every sample) as one program, so that
+        # inductor fuses across the networks; compiled once, it serves every MPPI iteration.
+        self._value_program = th.compile(estimate_value, dynamic=False)
 
     @th.no_grad()
     def plan(
@@ -597,7 +605,9 @@ class WorldModelPolicy(BasePolicy):
     ) -> PlanResult:
         """MPPI from flat observations ``[n, obs_dim]``; see :func:`sb3_boom.planner.plan`."""
         z = self.encode(observation)
-        return plan(self, z, self.planner, self.gamma, previous_mean, episode_start, deterministic)
+        return plan(
+            self, z, self.planner, self.gamma, previous_mean, episode_start, deterministic, value_fn=self._value_program
+        )
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         flat = self.flatten_observation(observation)

@@ -70,13 +70,13 @@ def test_reproduce_resumes_and_plot_summarises(tmp_path):
         assert f"| Pendulum-v1 | {method} | {policy} | 1 | 300 |" in table, table
 
 
-def write_rows(path: pathlib.Path, method: str, rewards_by_seed: dict[int, list[float]]) -> None:
+def write_rows(path: pathlib.Path, method: str, rewards_by_seed: dict[int, list[float]], policy: str = "planner") -> None:
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(COLUMNS)
         for seed, rewards in rewards_by_seed.items():
             for index, reward in enumerate(rewards):
-                writer.writerow([method, "cartpole-swingup", 10_000 * index, reward, seed, "planner", float(index)])
+                writer.writerow([method, "cartpole-swingup", 10_000 * index, reward, seed, policy, float(index)])
 
 
 def test_plot_compare_gives_a_verdict_per_step(tmp_path):
@@ -109,6 +109,14 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     )
     assert first < second
     assert "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below | 105.0 / 510.0 |" in table, table
+
+    # A method with a single policy (SB3's actor) is set against each of BOOM's policies.
+    write_rows(tmp_path / "d.csv", "sac", {0: [50, 200, 300], 1: [60, 220, 320]}, policy="actor")
+    run_script(
+        "plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--compare", "boom", "sac"
+    )
+    table = (report / "summary.md").read_text()
+    assert "| cartpole-swingup | planner / actor | 10000 | 510.0 (500-520) | 210.0 (200-220) | +300.0 | above | 510.0 / 210.0 |" in table, table
 
 
 def test_authors_curve_exits_cleanly_without_their_code(tmp_path):

@@ -3,9 +3,9 @@ Compare BOOM's two ways of acting: the MPPI planner (``use_planner=True``, what 
 the policy prior alone (``use_planner=False``, one network call per action). Both are evaluated with
 SB3's ``evaluate_policy`` on the same episodes (same seeds), and the time per action is measured.
 
-With no ``--model``, BOOM is first trained on Pendulum-v1 as in examples/quickstart.py (about 4 minutes on 2 cores).
+With no ``--model``, BOOM is first trained on Pendulum-v1 as in examples/quickstart.py (about 5 minutes on 2 cores).
 
-    python examples/planner_vs_prior.py [--steps 4000] [--episodes 10]
+    python examples/planner_vs_prior.py [--steps 6000] [--episodes 10]
     # a saved model, e.g. one from train_dmc.py (its env is rebuilt with the same wrappers):
     python examples/planner_vs_prior.py --model runs/cartpole-swingup-v0_seed0/boom.zip --env dm_control/cartpole-swingup-v0
     # smoke test with tiny networks and planner:
@@ -62,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="a saved BOOM model (.zip); default: train one on --env")
     parser.add_argument("--env", default="Pendulum-v1", help="env id of the model")
-    parser.add_argument("--steps", type=int, default=4_000, help="training steps when no --model is given")
+    parser.add_argument("--steps", type=int, default=6_000, help="training steps when no --model is given")
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes of each mode")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiny", action="store_true", help="train tiny networks and planner, for smoke tests")

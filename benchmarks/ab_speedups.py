@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
-        "--compile", choices=["off", "float32", "bfloat16"], default="off", help="also time BOOM(compile=True) in this precision"
+        "--compile",
+        choices=["off", "float32", "bfloat16"],
+        default="off",
+        help="also time BOOM(compile=True) in this precision",
     )
     args = parser.parse_args()
 

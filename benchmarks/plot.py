@@ -237,7 +237,8 @@ def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame,
             verdict = "level"
         rows.append(
             f"| {task} | {policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
-            f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} | {median_a:.1f} / {median_b:.1f} |"
+            f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} "
+            f"| {median_a:.1f} / {median_b:.1f} |"
         )
     return rows
 

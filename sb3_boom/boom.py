@@ -391,7 +391,9 @@ class BOOM(OffPolicyAlgorithm):
         policy.soft_update_target(self.tau)
 
         # In TRAIN_STATS order.
-        return th.cat([model_stats, model_grad_norm.reshape(1), policy_stats[:3], policy_grad_norm.reshape(1), policy_stats[3:]])
+        return th.cat(
+            [model_stats, model_grad_norm.reshape(1), policy_stats[:3], policy_grad_norm.reshape(1), policy_stats[3:]]
+        )
 
     def _world_model_loss(
         self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor, terminated: th.Tensor
@@ -521,7 +523,14 @@ class BOOM(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan_mean", "_episode_starts", "_last_planner_output", "_world_model_loss_fn", "_prior_loss_fn"]
+        return [
+            *super()._excluded_save_params(),
+            "_plan_mean",
+            "_episode_starts",
+            "_last_planner_output",
+            "_world_model_loss_fn",
+            "_prior_loss_fn",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.pi_optimizer"], []

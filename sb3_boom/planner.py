@@ -6,8 +6,9 @@ caller keeps the warm-start state (one mean per environment) between calls. It i
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import torch as th
 

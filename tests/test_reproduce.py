@@ -92,8 +92,12 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     table = (report / "summary.md").read_text()
     assert "## boom vs authors, step by step" in table
     assert "| cartpole-swingup | planner | 0 | 65.0 (60-70) | 65.3 (62-68) | -0.3 | level | 65.0 / 66.0 |" in table, table
-    assert "| cartpole-swingup | planner | 10000 | 510.0 (500-520) | 310.0 (300-320) | +200.0 | above | 510.0 / 310.0 |" in table, table
-    assert "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below | 110.0 / 410.0 |" in table, table
+    assert (
+        "| cartpole-swingup | planner | 10000 | 510.0 (500-520) | 310.0 (300-320) | +200.0 | above | 510.0 / 310.0 |" in table
+    ), table
+    assert (
+        "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below | 110.0 / 410.0 |" in table
+    ), table
     assert "| cartpole-swingup | authors | 2 | 20000 | 2 | 10000.0 |" in table, table  # wall time of each run
 
     # Repeated --compare: one table per pair, in the order given.
@@ -108,7 +112,9 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
         table.index("## boom vs authors, step by step"),
     )
     assert first < second
-    assert "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below | 105.0 / 510.0 |" in table, table
+    assert (
+        "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below | 105.0 / 510.0 |" in table
+    ), table
 
     # A method with a single policy (SB3's actor) is set against each of BOOM's policies.
     write_rows(tmp_path / "d.csv", "sac", {0: [50, 200, 300], 1: [60, 220, 320]}, policy="actor")
@@ -116,7 +122,10 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
         "plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--compare", "boom", "sac"
     )
     table = (report / "summary.md").read_text()
-    assert "| cartpole-swingup | planner / actor | 10000 | 510.0 (500-520) | 210.0 (200-220) | +300.0 | above | 510.0 / 210.0 |" in table, table
+    assert (
+        "| cartpole-swingup | planner / actor | 10000 | 510.0 (500-520) | 210.0 (200-220) | +300.0 | above | 510.0 / 210.0 |"
+        in table
+    ), table
 
 
 def test_authors_curve_exits_cleanly_without_their_code(tmp_path):

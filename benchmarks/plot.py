@@ -28,6 +28,7 @@ import pathlib
 import re
 from dataclasses import dataclass
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -175,8 +176,11 @@ def plot_task(task: str, runs: list[Curve], references: list[Curve], spread: str
     last_step = max(int(curve.steps[-1]) for curve in runs)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     ax = figure.subplots()
-    palette = [f"C{index}" for index in range(10)]
     keys = list(dict.fromkeys(curve.color_key for curve in [*runs, *references]))
+    # Past the default cycle's 10 colours (an ablation plot has 12 curves), 20 distinct ones instead of repeats.
+    palette = [f"C{index}" for index in range(10)]
+    if len(keys) > len(palette):
+        palette = [matplotlib.colormaps["tab20"](index) for index in range(20)]
     colors = {key: palette[index % len(palette)] for index, key in enumerate(keys)}
     for curve in runs:
         color = colors[curve.color_key]

@@ -4,8 +4,9 @@ both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-
 planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
 sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
 geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"`` (bf16 autocast),
-and with ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled
-before timing; compare with the eager row of the same precision).
+bf16 with its float32 output layers (dynamics, reward, Q) vs. bf16 throughout, and with
+``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled before timing;
+compare with the eager row of the same precision).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
@@ -94,6 +95,7 @@ def main() -> None:
     times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
     times.update({f"plan, {name}": [] for name in kernel_variants})
     times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
+    times.update({f"{kind}, bfloat16 throughout": [] for kind in ("update", "plan")})
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
@@ -108,6 +110,10 @@ def main() -> None:
         policy.precision = "bfloat16"
         times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
         times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))
+        policy.set_float32_outputs(False)
+        times["update, bfloat16 throughout"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
+        times["plan, bfloat16 throughout"].append(seconds(lambda: policy.plan(obs)))
+        policy.set_float32_outputs(True)
         policy.precision = "float32"
         if compiled is not None:  # timed with sb3-boom's kernels in place, which it was compiled with
             times[f"update, compile=True, {args.compile}"].append(

@@ -87,7 +87,8 @@ class BOOM(OffPolicyAlgorithm):
     :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
         can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
     :param precision: "float32", or "bfloat16": the networks run under ``torch.autocast`` in bfloat16
-        (planning, updates and ``predict``; parameters, optimizer state and losses stay float32). Faster
+        (planning, updates and ``predict``; parameters, optimizer state, losses and the output layers of
+        the dynamics, reward and Q networks stay float32). Faster
         on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/benchmarks.md.
         Can be changed at load time: ``BOOM.load(path, precision="float32")``
     :param compile: compile the networks, the planner's value estimate and the update's two losses

@@ -182,31 +182,69 @@ class SimNorm(nn.Module):
         return f"group_size={self.group_size}, enabled={self.enabled}"
 
 
-class NormedLinear(nn.Module):
-    """``Linear -> (Dropout) -> LayerNorm -> activation``."""
+class OutputLinear(nn.Linear):
+    """
+    Output layer: ``nn.Linear`` that, while ``float32`` is True, computes in the parameters' dtype
+    (float32) also inside a bfloat16 ``torch.autocast`` region. Same parameters and state-dict keys.
 
-    def __init__(self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0):
+    :param float32: compute in float32 under autocast
+    """
+
+    def __init__(self, in_features: int, out_features: int, float32: bool = False):
+        super().__init__(in_features, out_features)
+        self.float32 = float32
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        if not self.float32:
+            return super().forward(x)
+        with th.autocast(x.device.type, enabled=False):
+            return F.linear(x.to(self.weight.dtype), self.weight, self.bias)
+
+
+class NormedLinear(nn.Module):
+    """
+    ``Linear -> (Dropout) -> LayerNorm -> activation``.
+
+    :param float32: compute the whole layer in float32 even under a bfloat16 ``torch.autocast``
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0, float32: bool = False
+    ):
         super().__init__()
+        self.float32 = float32
         self.linear = nn.Linear(in_dim, out_dim)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.norm = nn.LayerNorm(out_dim)
         self.activation = activation if activation is not None else Mish()
 
     def forward(self, x: th.Tensor) -> th.Tensor:
+        if self.float32:
+            with th.autocast(x.device.type, enabled=False):
+                x = x.to(self.linear.weight.dtype)
+                return self.activation(self.norm(self.dropout(self.linear(x))))
         return self.activation(self.norm(self.dropout(self.linear(x))))
 
 
-def build_mlp(in_dim: int, hidden_dims: list[int], out_dim: int, output_activation: nn.Module | None = None) -> nn.Sequential:
+def build_mlp(
+    in_dim: int,
+    hidden_dims: list[int],
+    out_dim: int,
+    output_activation: nn.Module | None = None,
+    float32_output: bool = False,
+) -> nn.Sequential:
     """
     MLP of :class:`NormedLinear` hidden layers. The output layer is a plain ``Linear``, or, when
     ``output_activation`` is given, ``Linear -> LayerNorm -> output_activation``.
+
+    :param float32_output: the output layer computes in float32 even under bfloat16 autocast
     """
     dims = [in_dim, *hidden_dims]
     layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1]) for i in range(len(hidden_dims))]
     if output_activation is None:
-        layers.append(nn.Linear(dims[-1], out_dim))
+        layers.append(OutputLinear(dims[-1], out_dim, float32=float32_output))
     else:
-        layers.append(NormedLinear(dims[-1], out_dim, activation=output_activation))
+        layers.append(NormedLinear(dims[-1], out_dim, activation=output_activation, float32=float32_output))
     return nn.Sequential(*layers)
 
 
@@ -230,12 +268,16 @@ class QEnsemble(nn.Module):
     :param hidden_dim: hidden width
     :param out_dim: output size (number of bins)
     :param dropout: dropout probability after the first linear layer
+    :param float32_output: the output layer computes in float32 also under bfloat16 autocast
     """
 
-    def __init__(self, num_q: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+    def __init__(
+        self, num_q: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0, float32_output: bool = False
+    ):
         super().__init__()
         self.num_q = num_q
         self.dropout = dropout
+        self.float32_output = float32_output
         dims = [in_dim, hidden_dim, hidden_dim, out_dim]
         self.weights = nn.ParameterList([nn.Parameter(th.empty(num_q, dims[i], dims[i + 1])) for i in range(3)])
         self.biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, dims[i + 1])) for i in range(3)])
@@ -246,27 +288,44 @@ class QEnsemble(nn.Module):
         # Zero last layer, as the BOOM / TD-MPC2 code: every head starts by predicting 0.
         nn.init.zeros_(self.weights[-1])
 
+    @staticmethod
+    def _select(param: th.Tensor, heads: th.Tensor | None) -> th.Tensor:
+        return param if heads is None else param.index_select(0, heads)
+
+    def features(self, x: th.Tensor, heads: th.Tensor | None = None) -> th.Tensor:
+        """
+        Last hidden layer of the selected heads.
+
+        :param x: ``[..., in_dim]``, shared by all heads
+        :param heads: indices of the heads to evaluate (default: all)
+        :return: ``[num_heads, prod(...), hidden_dim]``
+        """
+        num_heads = self.num_q if heads is None else heads.shape[0]
+        h = x.reshape(1, -1, x.shape[-1]).expand(num_heads, -1, -1)
+        for layer in range(2):
+            h = th.baddbmm(self._select(self.biases[layer], heads), h, self._select(self.weights[layer], heads))
+            if layer == 0 and self.dropout > 0:
+                h = dropout(h, self.dropout, self.training)
+            h = F.layer_norm(h, h.shape[-1:])
+            h = mish(h * self._select(self.norm_weights[layer], heads) + self._select(self.norm_biases[layer], heads))
+        return h
+
     def forward(self, x: th.Tensor, heads: th.Tensor | None = None) -> th.Tensor:
         """
+        Logits of the selected heads.
+
         :param x: ``[..., in_dim]``, shared by all heads
         :param heads: indices of the heads to evaluate (default: all)
         :return: ``[num_heads, ..., out_dim]``
         """
-
-        def select(param: th.Tensor) -> th.Tensor:
-            return param if heads is None else param.index_select(0, heads)
-
-        leading_shape = x.shape[:-1]
-        num_heads = self.num_q if heads is None else heads.shape[0]
-        h = x.reshape(1, -1, x.shape[-1]).expand(num_heads, -1, -1)
-        for layer in range(2):
-            h = th.baddbmm(select(self.biases[layer]), h, select(self.weights[layer]))
-            if layer == 0 and self.dropout > 0:
-                h = dropout(h, self.dropout, self.training)
-            h = F.layer_norm(h, h.shape[-1:])
-            h = mish(h * select(self.norm_weights[layer]) + select(self.norm_biases[layer]))
-        out = th.baddbmm(select(self.biases[2]), h, select(self.weights[2]))
-        return out.reshape(num_heads, *leading_shape, out.shape[-1])
+        h = self.features(x, heads)
+        weight, bias = self._select(self.weights[2], heads), self._select(self.biases[2], heads)
+        if self.float32_output:
+            with th.autocast(h.device.type, enabled=False):
+                out = th.baddbmm(bias, h.to(weight.dtype), weight)
+        else:
+            out = th.baddbmm(bias, h, weight)
+        return out.reshape(out.shape[0], *x.shape[:-1], out.shape[-1])
 
 
 class PolicySample(NamedTuple):
@@ -344,7 +403,9 @@ class WorldModelPolicy(BasePolicy):
     :param use_planner: plan in ``predict`` (True) or act with the policy prior only (False)
     :param precision: "float32", or "bfloat16" to run the networks under ``torch.autocast`` in
         bfloat16 (matmuls in bfloat16; parameters, gradients, optimizer state, losses and the
-        planner's arithmetic stay float32, as each network's output is cast back)
+        planner's arithmetic stay float32, as each network's output is cast back). The output
+        layers of the dynamics, reward and Q networks stay float32: in bf16 their rounding
+        reorders the planner's samples, whose values differ by less than it (docs/benchmarks.md)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
     """
@@ -425,13 +486,17 @@ class WorldModelPolicy(BasePolicy):
         self.encoder = build_mlp(
             self.obs_dim, [self.enc_dim] * (self.num_enc_layers - 1), latent, SimNorm(self.simnorm_dim, use_simnorm)
         )
-        self.dynamics = build_mlp(latent + action, [hidden] * 2, latent, SimNorm(self.simnorm_dim, use_simnorm))
+        # The output layers of dynamics, reward and Q compute in float32 under bf16 autocast too (see
+        # ``precision``): their rounding is what reorders MPPI's samples.
+        self.dynamics = build_mlp(
+            latent + action, [hidden] * 2, latent, SimNorm(self.simnorm_dim, use_simnorm), float32_output=True
+        )
         # 3 hidden layers and an orthogonal output layer: the BOOM code's reward head (TD-MPC2 has 2).
-        self.reward_head = build_mlp(latent + action, [hidden] * 3, self.num_bins)
+        self.reward_head = build_mlp(latent + action, [hidden] * 3, self.num_bins, float32_output=True)
         self.actor = build_mlp(latent, [hidden] * 2, 2 * action)
         self.apply(init_weights)
         nn.init.orthogonal_(self.reward_head[-1].weight)
-        self.q_ensemble = QEnsemble(self.num_q, latent + action, hidden, self.num_bins, self.dropout)
+        self.q_ensemble = QEnsemble(self.num_q, latent + action, hidden, self.num_bins, self.dropout, float32_output=True)
         self.q_target = deepcopy(self.q_ensemble).requires_grad_(False)
         self.q_target.train(False)
         self.register_buffer("bins", losses.bin_centres(self.num_bins, self.vmin, self.vmax))
@@ -563,6 +628,17 @@ class WorldModelPolicy(BasePolicy):
 
     def sample_action(self, z: th.Tensor) -> th.Tensor:
         return self.pi(z).action
+
+    def set_float32_outputs(self, enabled: bool) -> None:
+        """
+        Whether the output layers of the dynamics, reward and Q networks compute in float32 under
+        bf16 autocast (the default, True) or in bf16 like the rest (False: for comparisons only,
+        benchmarks/precision_check.py). No effect in float32.
+        """
+        self.dynamics[-1].float32 = enabled
+        self.reward_head[-1].float32 = enabled
+        self.q_ensemble.float32_output = enabled
+        self.q_target.float32_output = enabled
 
     @th.no_grad()
     def soft_update_target(self, tau: float) -> None:

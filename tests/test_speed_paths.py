@@ -196,6 +196,45 @@ def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_k
         th.testing.assert_close(bf16, fp32, rtol=0.05, atol=0.03)
 
 
+def test_bfloat16_keeps_the_dynamics_reward_and_q_output_layers_in_float32(tiny_kwargs):
+    """Under bf16 the layers whose outputs the planner ranks compute in float32 from their (bf16) inputs."""
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, precision="bfloat16", **tiny_kwargs)
+    policy = model.policy
+    policy.set_training_mode(False)
+    with th.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+    z, action = policy.encode(th.randn(64, 3)).detach(), th.rand(64, 1) * 2 - 1
+    captured = {}
+    hooks = [
+        network[-1].register_forward_pre_hook(lambda module, args, name=name: captured.__setitem__(name, args[0]))
+        for name, network in (("reward", policy.reward_head), ("dynamics", policy.dynamics))
+    ]
+
+    def outputs_and_float32_outputs() -> tuple[list[th.Tensor], list[th.Tensor]]:
+        """The three outputs, and the same output layers run in float32 on the inputs they received."""
+        with th.no_grad():
+            outputs = [policy.reward_logits(z, action), policy.next_latent(z, action), policy.q_logits(z, action)]
+            with th.autocast("cpu", dtype=th.bfloat16):
+                q_features = policy.q_ensemble.features(th.cat([z, action], dim=-1))
+            head, last, q = policy.reward_head[-1], policy.dynamics[-1], policy.q_ensemble
+            in_float32 = [
+                th.nn.functional.linear(captured["reward"].float(), head.weight, head.bias),
+                last.activation(last.norm(last.linear(captured["dynamics"].float()))),
+                th.baddbmm(q.biases[2], q_features.float(), q.weights[2]).reshape(outputs[2].shape),
+            ]
+        assert captured["reward"].dtype == captured["dynamics"].dtype == th.bfloat16  # the hidden layers ran in bf16
+        return outputs, in_float32
+
+    for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
+        th.testing.assert_close(output, expected, rtol=1e-6, atol=1e-6)
+    policy.set_float32_outputs(False)  # bf16 throughout: each output is then distinguishable from float32
+    for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
+        assert (output - expected).abs().max() > 1e-4
+    for hook in hooks:
+        hook.remove()
+
+
 def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_path, tiny_kwargs):
     """One update in bf16 gives float32 gradients close to the float32 ones; the setting saves and loads."""
     kwargs = {**tiny_kwargs, "learning_starts": 40, "policy_kwargs": {**tiny_kwargs["policy_kwargs"], "dropout": 0.0}}

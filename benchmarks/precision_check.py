@@ -1,0 +1,100 @@
+"""
+Does bfloat16 change what the planner picks? For a saved BOOM model, compare the planner's value
+estimate (``sb3_boom.planner.estimate_value``: H model steps, then Q of the prior's action) of the
+same action sequences in bfloat16 and in float32, with the same random draws (Q heads, prior
+sample), from states taken out of the model's replay buffer.
+
+Action sequences are drawn around the policy prior's mean action with a given spread: a wide one
+(MPPI's first iteration) and narrow ones (its later iterations, where the samples' values lie close
+together and rounding can reorder them). Reported per spread, averaged over the states:
+
+- the spread of the values over the samples (float32);
+- ``bf16``: Spearman rank correlation of the bf16 values (``precision="bfloat16"``, whose dynamics,
+  reward and Q output layers stay float32) with the float32 ones, and the share of MPPI's elites
+  (the top ``--elites`` of ``--samples``) both precisions pick;
+- ``bf16 throughout``: the same with those output layers in bf16 too (``set_float32_outputs(False)``);
+- ``heads``: the same for float32 against float32 with another draw of the two Q heads and of the
+  prior's action: the ranking noise the planner has anyway, as a yardstick.
+
+    python benchmarks/precision_check.py --checkpoint <run>/checkpoint
+
+(``<run>/checkpoint`` as written by benchmarks/reproduce.py: ``model.zip`` and ``replay_buffer.pkl``.)
+"""
+
+import argparse
+import pathlib
+
+import numpy as np
+import torch as th
+
+from sb3_boom import BOOM
+from sb3_boom.planner import estimate_value
+
+
+def rank_agreement(values: th.Tensor, reference: th.Tensor, num_elites: int) -> tuple[float, float]:
+    """Mean Spearman correlation and mean elite overlap of ``values`` with ``reference`` (``[states, samples]``)."""
+    ranks = values.argsort(-1).argsort(-1).float()
+    reference_ranks = reference.argsort(-1).argsort(-1).float()
+    ranks = ranks - ranks.mean(-1, keepdim=True)
+    reference_ranks = reference_ranks - reference_ranks.mean(-1, keepdim=True)
+    spearman = (ranks * reference_ranks).sum(-1) / (ranks.norm(dim=-1) * reference_ranks.norm(dim=-1))
+    elites = values.topk(num_elites, dim=-1).indices
+    reference_elites = reference.topk(num_elites, dim=-1).indices
+    shared = (elites[:, :, None] == reference_elites[:, None, :]).any(-1).float().sum(-1) / num_elites
+    return spearman.mean().item(), shared.mean().item()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=pathlib.Path, required=True, help="folder with model.zip and replay_buffer.pkl")
+    parser.add_argument("--states", type=int, default=64, help="states drawn from the replay buffer")
+    parser.add_argument("--samples", type=int, default=128, help="action sequences per state")
+    parser.add_argument("--elites", type=int, default=16)
+    parser.add_argument("--spreads", type=float, nargs="+", default=[2.0, 0.3, 0.1], help="std of the sequences")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    th.set_num_threads(args.threads)
+    model = BOOM.load(args.checkpoint / "model.zip", device="cpu")
+    model.load_replay_buffer(args.checkpoint / "replay_buffer.pkl")
+    policy = model.policy
+    policy.set_training_mode(False)
+    buffer = model.replay_buffer
+    if buffer.size() < args.states:
+        raise ValueError(f"the replay buffer holds {buffer.size()} transitions, fewer than --states {args.states}")
+    rng = np.random.default_rng(args.seed)
+    positions = rng.choice(buffer.size(), args.states, replace=False)
+    observations = th.as_tensor(buffer.observations[positions, 0])
+    horizon, action_dim = policy.planner.horizon, policy.action_dim
+
+    def value(precision: str, draw: int, actions: th.Tensor) -> th.Tensor:
+        policy.precision = precision
+        with th.no_grad():
+            z = policy.encode(observations)
+            th.manual_seed(draw)
+            return estimate_value(policy, z[:, None].expand(-1, args.samples, -1), actions, policy.gamma)
+
+    print(f"{args.checkpoint}: {policy.num_q} Q heads, horizon {horizon}, {args.states} states x {args.samples} sequences")
+    columns = ["bf16", "bf16 throughout", "heads"]
+    print("| spread | value std over samples | " + " | ".join(f"{c}: spearman | {c}: elites shared" for c in columns) + " |")
+    print("|---|---|" + "---|---|" * len(columns))
+    for spread in args.spreads:
+        policy.precision = "float32"
+        with th.no_grad():
+            mean = policy.pi(policy.encode(observations)).mean
+        generator = th.Generator().manual_seed(args.seed + 1)
+        noise = th.randn(horizon, args.states, args.samples, action_dim, generator=generator)
+        actions = (mean[None, :, None, :] + spread * noise).clamp(-1.0, 1.0)
+        reference = value("float32", 1, actions)
+        agreements = [rank_agreement(value("bfloat16", 1, actions), reference, args.elites)]
+        policy.set_float32_outputs(False)
+        agreements.append(rank_agreement(value("bfloat16", 1, actions), reference, args.elites))
+        policy.set_float32_outputs(True)
+        agreements.append(rank_agreement(value("float32", 2, actions), reference, args.elites))
+        cells = " | ".join(f"{spearman:.4f} | {shared:.3f}" for spearman, shared in agreements)
+        print(f"| {spread} | {reference.std(-1).mean().item():.4f} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -195,7 +195,8 @@ class OutputLinear(nn.Linear):
         self.float32 = float32
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        if not self.float32:
+        # Checked first so that the float32 path (no autocast) skips the context manager (~5 us a call).
+        if not (self.float32 and th.is_autocast_enabled(x.device.type)):
             return super().forward(x)
         with th.autocast(x.device.type, enabled=False):
             return F.linear(x.to(self.weight.dtype), self.weight, self.bias)
@@ -205,24 +206,20 @@ class NormedLinear(nn.Module):
     """
     ``Linear -> (Dropout) -> LayerNorm -> activation``.
 
-    :param float32: compute the whole layer in float32 even under a bfloat16 ``torch.autocast``
+    :param float32: the linear layer computes in float32 even under bfloat16 autocast (an
+        :class:`OutputLinear`), so LayerNorm and the activation see float32 inputs and keep them
     """
 
     def __init__(
         self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0, float32: bool = False
     ):
         super().__init__()
-        self.float32 = float32
-        self.linear = nn.Linear(in_dim, out_dim)
+        self.linear = OutputLinear(in_dim, out_dim, float32=True) if float32 else nn.Linear(in_dim, out_dim)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.norm = nn.LayerNorm(out_dim)
         self.activation = activation if activation is not None else Mish()
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        if self.float32:
-            with th.autocast(x.device.type, enabled=False):
-                x = x.to(self.linear.weight.dtype)
-                return self.activation(self.norm(self.dropout(self.linear(x))))
         return self.activation(self.norm(self.dropout(self.linear(x))))
 
 
@@ -320,7 +317,7 @@ class QEnsemble(nn.Module):
         """
         h = self.features(x, heads)
         weight, bias = self._select(self.weights[2], heads), self._select(self.biases[2], heads)
-        if self.float32_output:
+        if self.float32_output and th.is_autocast_enabled(h.device.type):
             with th.autocast(h.device.type, enabled=False):
                 out = th.baddbmm(bias, h.to(weight.dtype), weight)
         else:
@@ -635,8 +632,9 @@ class WorldModelPolicy(BasePolicy):
         bf16 autocast (the default, True) or in bf16 like the rest (False: for comparisons only,
         benchmarks/precision_check.py). No effect in float32.
         """
-        self.dynamics[-1].float32 = enabled
-        self.reward_head[-1].float32 = enabled
+        for module in (*self.dynamics[-1].modules(), *self.reward_head[-1].modules()):
+            if isinstance(module, OutputLinear):
+                module.float32 = enabled
         self.q_ensemble.float32_output = enabled
         self.q_target.float32_output = enabled
 

@@ -4,13 +4,19 @@ both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-
 planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
 sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
 geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"`` (bf16 autocast),
-bf16 with its float32 output layers (dynamics, reward, Q) vs. bf16 throughout, and with
+bf16 with its float32 output layers (dynamics, reward, Q) vs. bf16 throughout, planning with each
+environment's start latent shared by its samples (the first layers multiply it once) vs. given
+per sample (MPPI's value estimate only; the prior's proposals share it in both), and with
 ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled before timing;
 compare with the eager row of the same precision).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
     python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
+    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
+
+``--only start-latent`` times just the planner with and without the shared start latent, so that
+many repeats fit in little time.
 """
 
 import argparse
@@ -21,9 +27,11 @@ from collections.abc import Callable
 import torch as th
 import torch.nn.functional as F
 from throughput import make_env
+from torch.utils.flop_counter import FlopCounterMode
 
 import sb3_boom.policies as policies_module
 from sb3_boom import BOOM
+from sb3_boom.planner import estimate_value
 from sb3_boom.presets import PRESETS
 
 OPTIMIZERS = {
@@ -39,6 +47,11 @@ def seconds(function: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def value_of_per_sample_latents(model, z: th.Tensor, actions: th.Tensor, gamma: float) -> th.Tensor:
+    """The planner's value estimate with the start latent repeated for every sample (the plain path)."""
+    return estimate_value(model, z.expand(-1, actions.shape[2], -1), actions, gamma)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="dm_control/cartpole-swingup-v0")
@@ -51,6 +64,7 @@ def main() -> None:
         default="off",
         help="also time BOOM(compile=True) in this precision",
     )
+    parser.add_argument("--only", choices=["start-latent"], default=None, help="time only this comparison")
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -91,15 +105,29 @@ def main() -> None:
         "F.dropout": (ours[0], ours[1], lambda x, p, training: F.dropout(x, p, training=training)),
     }
 
-    times: dict[str, list[float]] = {f"update, {name}": [] for name in OPTIMIZERS}
-    times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
-    times.update({f"plan, {name}": [] for name in kernel_variants})
-    times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
-    times.update({f"{kind}, bfloat16 throughout": [] for kind in ("update", "plan")})
+    everything = args.only is None
+    times: dict[str, list[float]] = {}
+    if everything:
+        times.update({f"update, {name}": [] for name in OPTIMIZERS})
+        times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
+        times.update({f"plan, {name}": [] for name in kernel_variants})
+    else:
+        kernel_variants = {"sb3-boom kernels": ours}
+        times["plan, sb3-boom kernels"] = []
+    times["plan, start latent per sample"] = []
+    if everything:
+        times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
+        times.update({f"{kind}, bfloat16 throughout": [] for kind in ("update", "plan")})
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
+        if not everything:
+            policy._value_program = value_of_per_sample_latents
+            times["plan, start latent per sample"].append(seconds(lambda: policy.plan(obs)))
+            policy._value_program = estimate_value
+            times["plan, sb3-boom kernels"].append(seconds(lambda: policy.plan(obs)))
+            continue
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
         for name, kernels in kernel_variants.items():
@@ -107,6 +135,9 @@ def main() -> None:
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
         policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
+        policy._value_program = value_of_per_sample_latents
+        times["plan, start latent per sample"].append(seconds(lambda: policy.plan(obs)))
+        policy._value_program = estimate_value
         policy.precision = "bfloat16"
         times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
         times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))
@@ -121,6 +152,13 @@ def main() -> None:
             )
             times[f"plan, compile=True, {args.compile}"].append(seconds(lambda: compiled.policy.plan(obs)))  # type: ignore[union-attr]
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
+    if not everything:
+        for label, value_program in (("shared", estimate_value), ("per sample", value_of_per_sample_latents)):
+            policy._value_program = value_program
+            with FlopCounterMode(display=False) as counter:
+                policy.plan(obs)
+            print(f"  plan matmul GFLOP, start latent {label}: {counter.get_total_flops() / 1e9:.2f}")
+        policy._value_program = estimate_value
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         with th.no_grad():
             z = policy.encode(observations)
             th.manual_seed(draw)
-            return estimate_value(policy, z[:, None].expand(-1, args.samples, -1), actions, policy.gamma)
+            return estimate_value(policy, z[:, None], actions, policy.gamma)  # [states, 1, L], as the planner
 
     print(f"{args.checkpoint}: {policy.num_q} Q heads, horizon {horizon}, {args.states} states x {args.samples} sequences")
     columns = ["bf16", "bf16 throughout", "heads"]

@@ -17,7 +17,11 @@ RANDOM_ACTION_STD = math.exp(2.0)
 
 
 class LatentModel(Protocol):
-    """What the planner needs from a world model (all tensors on one device)."""
+    """
+    What the planner needs from a world model (all tensors on one device). ``next_latent`` and
+    ``predict_reward`` receive, at the first step, one latent per environment (``[n, 1, L]``) with
+    many actions (``[n, samples, A]``), and must broadcast it.
+    """
 
     action_dim: int
 
@@ -110,9 +114,9 @@ def estimate_value(model: LatentModel, z: th.Tensor, actions: th.Tensor, gamma: 
     """
     ``G = sum_t gamma^t R(z_t, a_t) + gamma^H Q(z_H, pi(z_H))`` (Q: mean of two random heads).
 
-    :param z: ``[..., L]`` start latents
+    :param z: ``[..., L]`` start latents, or ``[n, 1, L]``: one per environment, shared by its samples
     :param actions: ``[H, ..., A]`` (time first)
-    :return: ``[...]``
+    :return: ``[...]`` (the batch dimensions of ``actions``)
     """
     value = th.zeros(z.shape[:-1], device=z.device)
     discount = 1.0
@@ -152,15 +156,17 @@ def plan(
     action_dim = model.action_dim
 
     # Time-major layout [H, n, samples, A]: actions[t] is contiguous for the rollout.
+    # One start latent per environment, [n, 1, L]: the model's first step broadcasts it over the samples
+    # (a shared latent's part of the first layers is computed once, not once per sample).
+    z_start = z.unsqueeze(1)
     pi_actions = th.empty(horizon, n_envs, num_pi, action_dim, device=device)
     if num_pi > 0:
-        z_pi = z.unsqueeze(1).expand(n_envs, num_pi, latent_dim)
+        z_pi = z_start
         for t in range(horizon):
-            pi_actions[t] = model.sample_action(z_pi)
+            pi_actions[t] = model.sample_action(z_pi.expand(n_envs, num_pi, latent_dim))
             if t < horizon - 1:
                 z_pi = model.next_latent(z_pi, pi_actions[t])
 
-    z_samples = z.unsqueeze(1).expand(n_envs, num_samples, latent_dim)
     mean = warm_start_mean(previous_mean, episode_start, n_envs, horizon, action_dim, device).transpose(0, 1)
     std = th.full((horizon, n_envs, action_dim), config.max_std, device=device)
     env_index = th.arange(n_envs, device=device).unsqueeze(1)
@@ -169,7 +175,7 @@ def plan(
         noise = th.randn(horizon, n_envs, num_samples - num_pi, action_dim, device=device)
         sampled = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp_(-1.0, 1.0)
         actions = th.cat([pi_actions, sampled], dim=2)
-        value = value_fn(model, z_samples, actions, gamma).nan_to_num_(0.0)
+        value = value_fn(model, z_start, actions, gamma).expand(n_envs, num_samples).nan_to_num(0.0)
         elite_value, elite_index = th.topk(value, num_elites, dim=1)
         elite_actions = actions[:, env_index, elite_index]  # [H, n, elites, A]
         score = th.softmax(config.temperature * elite_value, dim=1)  # = exp(T (V - max V)) normalised

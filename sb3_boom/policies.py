@@ -245,6 +245,33 @@ def build_mlp(
     return nn.Sequential(*layers)
 
 
+class PairInputMLP(nn.Sequential):
+    """
+    An MLP (from :func:`build_mlp`) on the concatenation ``[z, a]`` of a latent and an action, called
+    as ``mlp(z, a)``. Where ``z`` broadcasts over the batch dimensions of ``a`` (one latent, many
+    actions: the planner's first step), the concatenation is not formed and the first layer
+    multiplies ``z`` once: ``W [z; a] + b = (W_z z + b) + W_a a``. Same parameters and state-dict
+    keys as the plain MLP.
+    """
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__(*layers)
+        if not isinstance(self[0], NormedLinear):
+            raise ValueError("PairInputMLP needs at least one hidden layer (a NormedLinear first)")
+
+    def forward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        if z.shape[:-1] == action.shape[:-1]:
+            return super().forward(th.cat([z, action], dim=-1))
+        first = self[0]
+        weight, latent_dim = first.linear.weight, z.shape[-1]
+        # Summed in float32 (a no-op without autocast), so that bf16 rounds each part once, not the sum again.
+        h = F.linear(z, weight[:, :latent_dim], first.linear.bias).float() + F.linear(action, weight[:, latent_dim:]).float()
+        h = first.activation(first.norm(first.dropout(h)))
+        for index in range(1, len(self)):
+            h = self[index](h)
+        return h
+
+
 def init_weights(module: nn.Module) -> None:
     """Truncated normal (std 0.02) weights and zero biases for every ``nn.Linear``."""
     if isinstance(module, nn.Linear):
@@ -485,11 +512,11 @@ class WorldModelPolicy(BasePolicy):
         )
         # The output layers of dynamics, reward and Q compute in float32 under bf16 autocast too (see
         # ``precision``): their rounding is what reorders MPPI's samples.
-        self.dynamics = build_mlp(
-            latent + action, [hidden] * 2, latent, SimNorm(self.simnorm_dim, use_simnorm), float32_output=True
+        self.dynamics = PairInputMLP(
+            *build_mlp(latent + action, [hidden] * 2, latent, SimNorm(self.simnorm_dim, use_simnorm), float32_output=True)
         )
         # 3 hidden layers and an orthogonal output layer: the BOOM code's reward head (TD-MPC2 has 2).
-        self.reward_head = build_mlp(latent + action, [hidden] * 3, self.num_bins, float32_output=True)
+        self.reward_head = PairInputMLP(*build_mlp(latent + action, [hidden] * 3, self.num_bins, float32_output=True))
         self.actor = build_mlp(latent, [hidden] * 2, 2 * action)
         self.apply(init_weights)
         nn.init.orthogonal_(self.reward_head[-1].weight)
@@ -583,11 +610,12 @@ class WorldModelPolicy(BasePolicy):
         return self._forward(self.encoder, observation)
 
     def next_latent(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
-        """``z' = f(z, a)``."""
-        return self._forward(self.dynamics, th.cat([z, action], dim=-1))
+        """``z' = f(z, a)``; ``z`` may broadcast over the batch dimensions of ``action``."""
+        return self._forward(self.dynamics, z, action)
 
     def reward_logits(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
-        return self._forward(self.reward_head, th.cat([z, action], dim=-1))
+        """Reward logits; ``z`` may broadcast over the batch dimensions of ``action``."""
+        return self._forward(self.reward_head, z, action)
 
     def predict_reward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
         """Decoded reward prediction ``R(z, a)``."""

@@ -164,6 +164,56 @@ def test_compiled_programs_give_the_eager_answers(tmp_path, tiny_kwargs, monkeyp
     assert loaded._world_model_loss_fn is not loaded._world_model_loss
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_planner_multiplies_each_environments_start_latent_once_with_the_per_sample_answers(tiny_kwargs, precision):
+    """
+    The planner's first step passes one latent per environment ([n, 1, L]) and the dynamics and
+    reward networks broadcast it without forming [z, a] per sample: same outputs as the
+    concatenated per-sample input, same plan as a value estimate given per-sample latents, and
+    fewer matmul FLOPs.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sb3_boom.planner import estimate_value
+    from sb3_boom.policies import PairInputMLP
+
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=4, precision=precision, **tiny_kwargs)
+    policy = model.policy
+    policy.set_training_mode(False)
+    with th.no_grad():  # the reward output layer starts orthogonal, Q's at zero: make them non-trivial
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+    assert isinstance(policy.dynamics, PairInputMLP) and isinstance(policy.reward_head, PairInputMLP)
+    assert {"dynamics.0.linear.weight", "reward_head.0.linear.weight"} <= set(policy.state_dict())
+    obs, n_samples = th.randn(3, 3), 40
+    tolerance = dict(rtol=1e-5, atol=1e-5) if precision == "float32" else dict(rtol=0.02, atol=0.02)
+    with th.no_grad():
+        z = policy.encode(obs).unsqueeze(1)  # [3, 1, L]
+        actions = th.rand(3, n_samples, 1) * 2 - 1
+        per_sample = z.expand(3, n_samples, z.shape[-1])
+        for shared, expected in (
+            (policy.next_latent(z, actions), policy.next_latent(per_sample, actions)),
+            (policy.reward_logits(z, actions), policy.reward_logits(per_sample, actions)),
+        ):
+            assert shared.shape == expected.shape
+            th.testing.assert_close(shared, expected, **tolerance)
+
+    def value_of_per_sample_latents(model_, z_, actions_, gamma):
+        return estimate_value(model_, z_.expand(-1, actions_.shape[2], -1), actions_, gamma)
+
+    th.manual_seed(0)
+    with FlopCounterMode(display=False) as shared_flops:
+        planned = policy.plan(obs)
+    policy._value_program = value_of_per_sample_latents
+    th.manual_seed(0)
+    with FlopCounterMode(display=False) as per_sample_flops:
+        expected_plan = policy.plan(obs)
+    assert shared_flops.get_total_flops() < per_sample_flops.get_total_flops()
+    if precision == "float32":  # bf16's rounding can swap near-tied elites; its layers are compared above
+        for name in ("action", "planner_action", "std", "mean", "value"):
+            th.testing.assert_close(getattr(planned, name), getattr(expected_plan, name), rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval(tiny_kwargs):
     policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
     for mode in (True, True, False, False, True):

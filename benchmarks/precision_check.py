@@ -17,6 +17,14 @@ together and rounding can reorder them). Reported per spread, averaged over the 
   prior's action: the ranking noise the planner has anyway, as a yardstick.
 
     python benchmarks/precision_check.py --checkpoint <run>/checkpoint
+    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
+        --eval-seed 10002
+
+With ``--returns-env``, it also plays ``--episodes`` deterministic episodes with the planner and
+with the prior in each precision, on the same initial states, as benchmarks/reproduce.py evaluates
+(one env per episode, all reset with ``--eval-seed``; reproduce.py uses the run's seed + 10,000).
+Equal returns in both precisions mean that a precision's effect on a run lies in its training, not
+in how the trained model plans.
 
 (``<run>/checkpoint`` as written by benchmarks/reproduce.py: ``model.zip`` and ``replay_buffer.pkl``.)
 """
@@ -26,6 +34,9 @@ import pathlib
 
 import numpy as np
 import torch as th
+from reproduce import default_action_repeat, make_env
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
@@ -44,6 +55,26 @@ def rank_agreement(values: th.Tensor, reference: th.Tensor, num_elites: int) -> 
     return spearman.mean().item(), shared.mean().item()
 
 
+def returns_by_precision(model: BOOM, env_id: str, episodes: int, eval_seed: int) -> None:
+    """Print the mean deterministic return of the planner and of the prior in each precision."""
+    env_kwargs = dict(env_id=env_id, action_repeat=default_action_repeat(env_id))
+    env = make_vec_env(make_env, n_envs=episodes, seed=eval_seed, env_kwargs=env_kwargs)
+    print(f"Mean return over {episodes} deterministic episodes per policy, eval seed {eval_seed}:")
+    print("| precision | planner | prior |")
+    print("|---|---|---|")
+    for precision in ("float32", "bfloat16"):
+        model.policy.precision = precision
+        means = []
+        for use_planner in (True, False):
+            model.use_planner = use_planner
+            env.seed(eval_seed)
+            returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
+            means.append(float(np.mean(returns)))
+        print(f"| {precision} | {means[0]:.1f} | {means[1]:.1f} |", flush=True)
+    model.use_planner = True
+    env.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=pathlib.Path, required=True, help="folder with model.zip and replay_buffer.pkl")
@@ -53,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spreads", type=float, nargs="+", default=[2.0, 0.3, 0.1], help="std of the sequences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--returns-env", default=None, help="env id: also compare the returns in both precisions")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per policy and precision (--returns-env)")
+    parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the evaluation envs (--returns-env)")
     args = parser.parse_args(argv)
 
     th.set_num_threads(args.threads)
@@ -94,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         agreements.append(rank_agreement(value("float32", 2, actions), reference, args.elites))
         cells = " | ".join(f"{spearman:.4f} | {shared:.3f}" for spearman, shared in agreements)
         print(f"| {spread} | {reference.std(-1).mean().item():.4f} | {cells} |")
+    policy.precision = "float32"
+    if args.returns_env is not None:
+        returns_by_precision(model, args.returns_env, args.episodes, args.eval_seed)
 
 
 if __name__ == "__main__":

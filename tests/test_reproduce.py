@@ -197,3 +197,28 @@ def test_planner_check_reports_episodes_and_probes_model_against_real_env(tmp_pa
         assert first[0] == second[0] and np.array_equal(first[2], second[2])
         other = planner_check.real_value(loaded.policy, env, state, [-a for a in actions], loaded.gamma)
         assert not np.array_equal(first[2], other[2])
+
+
+def test_precision_check_compares_rankings_and_returns_in_both_precisions(tmp_path, tiny_kwargs):
+    """benchmarks/precision_check.py on a briefly trained tiny model's checkpoint: one ranking row per
+    spread, and the planner's and prior's returns in float32 and in bf16."""
+    from sb3_boom import BOOM
+
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=0, **tiny_kwargs).learn(80)
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "replay_buffer.pkl")
+    output = run_script(
+        "precision_check.py", "--checkpoint", str(tmp_path), "--states", "8", "--samples", "16", "--elites", "4",
+        "--spreads", "1.0", "0.1", "--returns-env", "Pendulum-v1", "--episodes", "2",
+    )  # fmt: skip
+    lines = output.splitlines()
+    ranking = [line for line in lines if line.startswith(("| 1.0 |", "| 0.1 |"))]
+    assert len(ranking) == 2
+    for line in ranking:
+        shares = [float(cell) for cell in line.strip("|").split("|")[3::2]]
+        assert len(shares) == 3 and all(0.0 <= share <= 1.0 for share in shares)
+    returns = {line.split("|")[1].strip(): line for line in lines if line.startswith(("| float32 |", "| bfloat16 |"))}
+    assert set(returns) == {"float32", "bfloat16"}
+    for line in returns.values():
+        planner, prior = (float(cell) for cell in line.strip("|").split("|")[1:])
+        assert -2000.0 < planner <= 0.0 and -2000.0 < prior <= 0.0  # Pendulum's returns over 200 steps

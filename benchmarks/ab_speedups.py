@@ -105,28 +105,32 @@ def main() -> None:
         "F.dropout": (ours[0], ours[1], lambda x, p, training: F.dropout(x, p, training=training)),
     }
 
+    def plan_seconds(value_program: Callable[..., th.Tensor]) -> float:
+        """One planning call with ``value_program`` as the planner's value estimate."""
+        policy._value_program = value_program
+        try:
+            return seconds(lambda: policy.plan(obs))
+        finally:
+            policy._value_program = estimate_value
+
     everything = args.only is None
     times: dict[str, list[float]] = {}
     if everything:
         times.update({f"update, {name}": [] for name in OPTIMIZERS})
         times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
         times.update({f"plan, {name}": [] for name in kernel_variants})
-    else:
-        kernel_variants = {"sb3-boom kernels": ours}
-        times["plan, sb3-boom kernels"] = []
-    times["plan, start latent per sample"] = []
-    if everything:
+        times["plan, start latent per sample"] = []
         times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
         times.update({f"{kind}, bfloat16 throughout": [] for kind in ("update", "plan")})
+    else:
+        times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
         if not everything:
-            policy._value_program = value_of_per_sample_latents
-            times["plan, start latent per sample"].append(seconds(lambda: policy.plan(obs)))
-            policy._value_program = estimate_value
-            times["plan, sb3-boom kernels"].append(seconds(lambda: policy.plan(obs)))
+            times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
+            times["plan, sb3-boom kernels"].append(plan_seconds(estimate_value))
             continue
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
@@ -135,9 +139,7 @@ def main() -> None:
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
         policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
-        policy._value_program = value_of_per_sample_latents
-        times["plan, start latent per sample"].append(seconds(lambda: policy.plan(obs)))
-        policy._value_program = estimate_value
+        times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
         policy.precision = "bfloat16"
         times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
         times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))

@@ -34,9 +34,8 @@ import pathlib
 
 import numpy as np
 import torch as th
-from reproduce import default_action_repeat, make_env
+from reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
@@ -64,14 +63,8 @@ def returns_by_precision(model: BOOM, env_id: str, episodes: int, eval_seed: int
     print("|---|---|---|")
     for precision in ("float32", "bfloat16"):
         model.policy.precision = precision
-        means = []
-        for use_planner in (True, False):
-            model.use_planner = use_planner
-            env.seed(eval_seed)
-            returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
-            means.append(float(np.mean(returns)))
-        print(f"| {precision} | {means[0]:.1f} | {means[1]:.1f} |", flush=True)
-    model.use_planner = True
+        returns = evaluate_returns(model, env, eval_seed, episodes, ("planner", "prior"))
+        print(f"| {precision} | {returns['planner'].mean():.1f} | {returns['prior'].mean():.1f} |", flush=True)
     env.close()
 
 
@@ -86,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--returns-env", default=None, help="env id: also compare the returns in both precisions")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per policy and precision (--returns-env)")
-    parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the evaluation envs (--returns-env)")
+    parser.add_argument("--eval-seed", type=int, default=EVAL_SEED_OFFSET, help="seed of the evaluation envs (--returns-env)")
     args = parser.parse_args(argv)
 
     th.set_num_threads(args.threads)
@@ -128,7 +121,6 @@ def main(argv: list[str] | None = None) -> None:
         agreements.append(rank_agreement(value("float32", 2, actions), reference, args.elites))
         cells = " | ".join(f"{spearman:.4f} | {shared:.3f}" for spearman, shared in agreements)
         print(f"| {spread} | {reference.std(-1).mean().item():.4f} | {cells} |")
-    policy.precision = "float32"
     if args.returns_env is not None:
         returns_by_precision(model, args.returns_env, args.episodes, args.eval_seed)
 

@@ -142,6 +142,25 @@ def make_venv(spec: RunSpec, n_envs: int, seed: int) -> VecEnv:
     return make_vec_env(make_env, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
 
 
+def evaluate_returns(
+    model: BaseAlgorithm, env: VecEnv, seed: int, episodes: int, policies: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """
+    Deterministic episode returns of each policy (BOOM: "planner" / "prior"; others: "actor"), every
+    policy from the same initial states (``env`` re-seeded with ``seed`` first).
+    """
+    results = {}
+    for policy in policies:
+        if isinstance(model, BOOM):
+            model.use_planner = policy == "planner"
+        env.seed(seed)
+        returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
+        results[policy] = np.asarray(returns, dtype=np.float64)
+    if isinstance(model, BOOM):
+        model.use_planner = True
+    return results
+
+
 def parse_value(text: str) -> Any:
     """A Python literal (``0.1``, ``True``, ``None``, ``{'a': 1}``), else the string itself."""
     try:
@@ -387,18 +406,8 @@ class Run:
 
     def evaluate(self, model: BaseAlgorithm) -> dict[str, np.ndarray]:
         """Deterministic returns of each policy, on the same initial states every time."""
-        results = {}
-        for policy in self.spec.policies:
-            if isinstance(model, BOOM):
-                model.use_planner = policy == "planner"
-            self.eval_env.seed(self.spec.seed + EVAL_SEED_OFFSET)
-            returns, _ = evaluate_policy(
-                model, self.eval_env, n_eval_episodes=self.args.eval_episodes, deterministic=True, return_episode_rewards=True
-            )
-            results[policy] = np.asarray(returns, dtype=np.float64)
-        if isinstance(model, BOOM):
-            model.use_planner = True
-        return results
+        seed = self.spec.seed + EVAL_SEED_OFFSET
+        return evaluate_returns(model, self.eval_env, seed, self.args.eval_episodes, self.spec.policies)
 
     def evaluate_and_save(self, model: BaseAlgorithm, wall_s: float) -> None:
         results = self.evaluate(model)

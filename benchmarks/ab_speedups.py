@@ -4,7 +4,8 @@ both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-
 planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
 sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
 geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"`` (bf16 autocast),
-bf16 with its float32 output layers (dynamics, reward, Q) vs. bf16 throughout, planning with each
+bf16 with its float32 encoder and output layers (dynamics, reward, Q) vs. bf16 with a bf16 encoder
+vs. bf16 throughout, planning with each
 environment's start latent shared by its samples (the first layers multiply it once) vs. given
 per sample (MPPI's value estimate only; the prior's proposals share it in both), and with
 ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled before timing;
@@ -14,8 +15,10 @@ compare with the eager row of the same precision).
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
     python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
+    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
 
-``--only start-latent`` times just the planner with and without the shared start latent, so that
+``--only start-latent`` times just the planner with and without the shared start latent, and
+``--only precision`` just the update and the planner in float32 and in the bf16 variants, so that
 many repeats fit in little time.
 """
 
@@ -52,6 +55,22 @@ def value_of_per_sample_latents(model, z: th.Tensor, actions: th.Tensor, gamma: 
     return estimate_value(model, z.expand(-1, actions.shape[2], -1), actions, gamma)
 
 
+# Precision variants: (precision, float32 encoder, float32 output layers); the first two as shipped.
+PRECISION_VARIANTS = {
+    "float32": ("float32", True, True),
+    "bfloat16": ("bfloat16", True, True),
+    "bfloat16, bf16 encoder": ("bfloat16", False, True),
+    "bfloat16 throughout": ("bfloat16", False, False),
+}
+
+
+def set_precision_variant(policy, name: str) -> None:
+    precision, float32_encoder, float32_outputs = PRECISION_VARIANTS[name]
+    policy.precision = precision
+    policy.set_float32_encoder(float32_encoder)
+    policy.set_float32_outputs(float32_outputs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="dm_control/cartpole-swingup-v0")
@@ -64,7 +83,7 @@ def main() -> None:
         default="off",
         help="also time BOOM(compile=True) in this precision",
     )
-    parser.add_argument("--only", choices=["start-latent"], default=None, help="time only this comparison")
+    parser.add_argument("--only", choices=["start-latent", "precision"], default=None, help="time only this comparison")
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -120,17 +139,30 @@ def main() -> None:
         times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
         times.update({f"plan, {name}": [] for name in kernel_variants})
         times["plan, start latent per sample"] = []
-        times.update({f"{kind}, bfloat16": [] for kind in ("update", "plan")})
-        times.update({f"{kind}, bfloat16 throughout": [] for kind in ("update", "plan")})
-    else:
+    if everything or args.only == "precision":
+        times.update({f"{kind}, {name}": [] for name in PRECISION_VARIANTS for kind in ("update", "plan")})
+    if args.only == "start-latent":
         times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
     for _ in range(args.repeats + 3):  # the first 3 rounds warm up and are dropped
-        if not everything:
+        if compiled is not None:  # timed with sb3-boom's kernels in place, which it was compiled with
+            times[f"update, compile=True, {args.compile}"].append(
+                seconds(lambda: compiled.train(1, batch_size=compiled.batch_size))  # type: ignore[union-attr]
+            )
+            times[f"plan, compile=True, {args.compile}"].append(seconds(lambda: compiled.policy.plan(obs)))  # type: ignore[union-attr]
+        if args.only == "start-latent":
             times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
             times["plan, sb3-boom kernels"].append(plan_seconds(estimate_value))
+            continue
+        if everything or args.only == "precision":
+            for name in PRECISION_VARIANTS:
+                set_precision_variant(policy, name)
+                times[f"update, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
+                times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
+            set_precision_variant(policy, "float32")
+        if not everything:
             continue
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
@@ -140,21 +172,8 @@ def main() -> None:
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
         policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
         times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
-        policy.precision = "bfloat16"
-        times["update, bfloat16"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
-        times["plan, bfloat16"].append(seconds(lambda: policy.plan(obs)))
-        policy.set_float32_outputs(False)
-        times["update, bfloat16 throughout"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
-        times["plan, bfloat16 throughout"].append(seconds(lambda: policy.plan(obs)))
-        policy.set_float32_outputs(True)
-        policy.precision = "float32"
-        if compiled is not None:  # timed with sb3-boom's kernels in place, which it was compiled with
-            times[f"update, compile=True, {args.compile}"].append(
-                seconds(lambda: compiled.train(1, batch_size=compiled.batch_size))  # type: ignore[union-attr]
-            )
-            times[f"plan, compile=True, {args.compile}"].append(seconds(lambda: compiled.policy.plan(obs)))  # type: ignore[union-attr]
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
-    if not everything:
+    if args.only == "start-latent":
         for label, value_program in (("shared", estimate_value), ("per sample", value_of_per_sample_latents)):
             policy._value_program = value_program
             with FlopCounterMode(display=False) as counter:

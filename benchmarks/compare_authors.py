@@ -89,6 +89,7 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import torch as th
+from throughput import cpu_description
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
 AUTHORS_MODULES = (
@@ -413,6 +414,7 @@ def run_pair(
         "torch": th.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        **cpu_description(),
     }
     return [
         {**common, "side": name, **summaries[name], **({"speedup_vs_authors": speedup} if name == "sb3_boom" else {})}

@@ -12,11 +12,13 @@ together and rounding can reorder them). Reported per spread, averaged over the 
 - ``bf16``: Spearman rank correlation of the bf16 values (``precision="bfloat16"``, whose dynamics,
   reward and Q output layers stay float32) with the float32 ones, and the share of MPPI's elites
   (the top ``--elites`` of ``--samples``) both precisions pick;
-- ``bf16 throughout``: the same with those output layers in bf16 too (``set_float32_outputs(False)``);
+- ``bf16 throughout``: the same with the encoder and those output layers in bf16 too
+  (``set_float32_encoder(False)``, ``set_float32_outputs(False)``);
 - ``heads``: the same for float32 against float32 with another draw of the two Q heads and of the
   prior's action: the ranking noise the planner has anyway, as a yardstick.
 
     python benchmarks/precision_check.py --checkpoint <run>/checkpoint
+    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --gradients 6
     python benchmarks/precision_check.py --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
         --eval-seed 10002
 
@@ -26,6 +28,13 @@ with the prior in each precision, on the same initial states, as benchmarks/repr
 Equal returns in both precisions mean that a precision's effect on a run lies in its training, not
 in how the trained model plans.
 
+With ``--gradients N``, it compares one update's gradients instead, on N batches from the replay
+buffer: per network (encoder, dynamics, reward, Q from the world-model loss; the prior from its
+loss), the cosine similarity and the relative error ``|g - g32| / |g32|`` of the gradient in bf16 (as
+shipped), in bf16 with a bf16 encoder and in bf16 throughout, against float32 with the same random
+draws (Q-head dropout, Q heads, the prior's samples). Yardsticks: float32 with other random draws,
+and float32 on the next batch. Also the root-mean-square difference of the encoder's latents.
+
 (``<run>/checkpoint`` as written by benchmarks/reproduce.py: ``model.zip`` and ``replay_buffer.pkl``.)
 """
 
@@ -34,6 +43,7 @@ import pathlib
 
 import numpy as np
 import torch as th
+import torch.nn.functional as F
 from reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -52,6 +62,87 @@ def rank_agreement(values: th.Tensor, reference: th.Tensor, num_elites: int) -> 
     reference_elites = reference.topk(num_elites, dim=-1).indices
     shared = (elites[:, :, None] == reference_elites[:, None, :]).any(-1).float().sum(-1) / num_elites
     return spearman.mean().item(), shared.mean().item()
+
+
+# bf16 variants: (float32 encoder, float32 output layers); the first is precision="bfloat16" as shipped.
+BF16_VARIANTS = {"bf16": (True, True), "bf16, bf16 encoder": (False, True), "bf16 throughout": (False, False)}
+GRADIENT_NETWORKS = ("encoder", "dynamics", "reward_head", "q_ensemble", "actor")
+
+
+def update_gradients(model: BOOM, batch, precision: str, draw: int) -> tuple[dict[str, th.Tensor], th.Tensor]:
+    """
+    The gradients of one update's two losses, flattened per network, without stepping the optimizers;
+    and the encoder's latents of the batch's next observations.
+    """
+    policy = model.policy
+    policy.precision = precision
+    th.manual_seed(draw)
+    loss, _, zs = model._world_model_loss(batch.observations, batch.actions, batch.rewards, batch.terminated)
+    policy.zero_grad(set_to_none=True)
+    loss.backward()
+    policy.q_ensemble.requires_grad_(False)
+    try:
+        prior_loss, _, _ = model._prior_loss(zs.detach(), batch.planner_actions, batch.planner_stds)
+        prior_loss.backward()
+    finally:
+        policy.q_ensemble.requires_grad_(True)
+    gradients = {
+        name: th.cat([p.grad.flatten() for p in getattr(policy, name).parameters() if p.grad is not None])
+        for name in GRADIENT_NETWORKS
+    }
+    policy.zero_grad(set_to_none=True)
+    with th.no_grad():
+        latents = policy.encode(batch.observations[1:])
+    return gradients, latents
+
+
+def gradient_agreement(model: BOOM, num_batches: int, seed: int) -> None:
+    """Print how far bf16's gradients are from float32's, per network, against two yardsticks."""
+    policy = model.policy
+    policy.set_training_mode(True)
+    th.manual_seed(seed)
+    batches = [model.replay_buffer.sample(model.batch_size) for _ in range(num_batches + 1)]
+    rows: dict[str, list[tuple[dict[str, tuple[float, float]], float]]] = {}
+
+    def compare(label: str, gradients: dict[str, th.Tensor], latents: th.Tensor, reference) -> None:
+        reference_gradients, reference_latents = reference
+        cells = {
+            name: (
+                F.cosine_similarity(gradients[name].double(), reference_gradients[name].double(), dim=0).item(),
+                ((gradients[name] - reference_gradients[name]).norm() / reference_gradients[name].norm()).item(),
+            )
+            for name in GRADIENT_NETWORKS
+        }
+        rows.setdefault(label, []).append((cells, (latents - reference_latents).pow(2).mean().sqrt().item()))
+
+    for index in range(num_batches):
+        draw = seed + 1000 * (index + 1)
+        reference = update_gradients(model, batches[index], "float32", draw)
+        compare("float32, other draws", *update_gradients(model, batches[index], "float32", draw + 1), reference)
+        compare("float32, next batch", *update_gradients(model, batches[index + 1], "float32", draw), reference)
+        for label, (float32_encoder, float32_outputs) in BF16_VARIANTS.items():
+            policy.set_float32_encoder(float32_encoder)
+            policy.set_float32_outputs(float32_outputs)
+            compare(label, *update_gradients(model, batches[index], "bfloat16", draw), reference)
+        policy.set_float32_encoder(True)
+        policy.set_float32_outputs(True)
+    policy.precision = "float32"
+    policy.set_training_mode(False)
+    print(f"Gradients of one update against float32 with the same draws, mean over {num_batches} batches:")
+    print(
+        "| gradients | "
+        + " | ".join(f"{name}: cosine | {name}: rel. error" for name in GRADIENT_NETWORKS)
+        + " | latent rms diff |"
+    )
+    print("|---|" + "---|---|" * len(GRADIENT_NETWORKS) + "---|")
+    for label, results in rows.items():
+        cells = []
+        for name in GRADIENT_NETWORKS:
+            cosine = np.mean([cells_of_batch[name][0] for cells_of_batch, _ in results])
+            error = np.mean([cells_of_batch[name][1] for cells_of_batch, _ in results])
+            cells.append(f"{cosine:.4f} | {error:.4f}")
+        latent_rms = np.mean([rms for _, rms in results])
+        print(f"| {label} | " + " | ".join(cells) + f" | {latent_rms:.2e} |", flush=True)
 
 
 def returns_by_precision(model: BOOM, env_id: str, episodes: int, eval_seed: int) -> None:
@@ -77,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spreads", type=float, nargs="+", default=[2.0, 0.3, 0.1], help="std of the sequences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gradients", type=int, default=0, help="batches: compare one update's gradients instead")
     parser.add_argument("--returns-env", default=None, help="env id: also compare the returns in both precisions")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per policy and precision (--returns-env)")
     parser.add_argument("--eval-seed", type=int, default=EVAL_SEED_OFFSET, help="seed of the evaluation envs (--returns-env)")
@@ -94,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     positions = rng.choice(buffer.size(), args.states, replace=False)
     observations = th.as_tensor(buffer.observations[positions, 0])
     horizon, action_dim = policy.planner.horizon, policy.action_dim
+    if args.gradients > 0:
+        gradient_agreement(model, args.gradients, args.seed)
+        return
 
     def value(precision: str, draw: int, actions: th.Tensor) -> th.Tensor:
         policy.precision = precision
@@ -115,8 +210,10 @@ def main(argv: list[str] | None = None) -> None:
         actions = (mean[None, :, None, :] + spread * noise).clamp(-1.0, 1.0)
         reference = value("float32", 1, actions)
         agreements = [rank_agreement(value("bfloat16", 1, actions), reference, args.elites)]
+        policy.set_float32_encoder(False)
         policy.set_float32_outputs(False)
         agreements.append(rank_agreement(value("bfloat16", 1, actions), reference, args.elites))
+        policy.set_float32_encoder(True)
         policy.set_float32_outputs(True)
         agreements.append(rank_agreement(value("float32", 2, actions), reference, args.elites))
         cells = " | ".join(f"{spearman:.4f} | {shared:.3f}" for spearman, shared in agreements)

@@ -13,6 +13,7 @@ is one ``train(gradient_steps=1)`` (replay sampling, world-model and policy upda
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -31,9 +32,26 @@ from stable_baselines3.common.env_util import make_vec_env
 from torch.utils.flop_counter import FlopCounterMode
 
 from sb3_boom import BOOM
+from sb3_boom.policies import bfloat16_is_native
 from sb3_boom.presets import PRESETS
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "throughput.jsonl"
+
+
+def cpu_description() -> dict[str, Any]:
+    """The CPU's model name, torch's vector capability and whether bf16 matmuls are native (rows of
+    different machines differ in these, and bf16's speed depends on the last)."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu_model": model,
+        "cpu_capability": th.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_native": bfloat16_is_native("cpu"),
+    }
 
 
 def synchronize(device: th.device) -> None:
@@ -220,6 +238,7 @@ def main() -> None:
         "precision": args.precision,
         "torch_threads": th.get_num_threads(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+        **cpu_description(),
         "torch": th.__version__,
         "matmul_peak_gflops": peak / 1e9,
         **measure_boom(args, device),

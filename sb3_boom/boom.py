@@ -2,6 +2,7 @@
 
 import io
 import pathlib
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -18,7 +19,7 @@ from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
-from sb3_boom.policies import PRECISIONS, MlpPolicy, MultiInputPolicy, WorldModelPolicy, check_spaces
+from sb3_boom.policies import PRECISIONS, MlpPolicy, MultiInputPolicy, WorldModelPolicy, bfloat16_is_native, check_spaces
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 
@@ -87,8 +88,8 @@ class BOOM(OffPolicyAlgorithm):
     :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
         can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
     :param precision: "float32", or "bfloat16": the networks run under ``torch.autocast`` in bfloat16
-        (planning, updates and ``predict``; parameters, optimizer state, losses and the output layers of
-        the dynamics, reward and Q networks stay float32). Faster
+        (planning, updates and ``predict``; parameters, optimizer state, losses, the encoder and the
+        output layers of the dynamics, reward and Q networks stay float32). Faster
         on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/benchmarks.md.
         Can be changed at load time: ``BOOM.load(path, precision="float32")``
     :param compile: compile the networks, the planner's value estimate and the update's two losses
@@ -273,6 +274,14 @@ class BOOM(OffPolicyAlgorithm):
             **self.policy_kwargs,
         )
         self.policy = self.policy.to(self.device)
+        if self.precision == "bfloat16" and not bfloat16_is_native(self.device):
+            warnings.warn(
+                f"precision='bfloat16' on a {self.device.type} without native bf16 matrix multiplication "
+                f"(torch's CPU capability: {th.backends.cpu.get_cpu_capability()}; bf16 needs AVX512-BF16 or AMX "
+                "on a CPU, compute capability 8.0 on CUDA): it is emulated, and several times slower than float32 "
+                "(docs/benchmarks.md). Use precision='float32' on this machine.",
+                stacklevel=3,
+            )
         self._world_model_loss_fn = self._world_model_loss
         self._prior_loss_fn = self._prior_loss
         if self.compile:

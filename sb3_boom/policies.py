@@ -34,6 +34,21 @@ MODEL_SIZES: dict[int | str, dict[str, int]] = {
 PRECISIONS: dict[str, th.dtype | None] = {"float32": None, "bfloat16": th.bfloat16}
 
 
+def bfloat16_is_native(device: th.device | str) -> bool:
+    """
+    Whether ``device`` multiplies bf16 matrices in hardware: on a CPU, AVX512-BF16 or AMX (without
+    them, torch converts bf16 to float32 and back around each matmul); on CUDA, compute capability
+    8.0 or above. Other devices: assumed native.
+    """
+    device = th.device(device)
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(th.cpu, name, lambda: False)() for name in checks)
+    if device.type == "cuda":
+        return th.cuda.is_bf16_supported(including_emulation=False)
+    return True
+
+
 def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[str, Any]:
     """
     Adam and AdamW run fused (one kernel over all parameters, on CPU and CUDA) unless
@@ -429,7 +444,9 @@ class WorldModelPolicy(BasePolicy):
         bfloat16 (matmuls in bfloat16; parameters, gradients, optimizer state, losses and the
         planner's arithmetic stay float32, as each network's output is cast back). The output
         layers of the dynamics, reward and Q networks stay float32: in bf16 their rounding
-        reorders the planner's samples, whose values differ by less than it (docs/benchmarks.md)
+        reorders the planner's samples, whose values differ by less than it. The encoder stays
+        float32 too: its rounding of the latent was the largest part of bf16's gradient error,
+        for about 2% of the update's matmuls (docs/benchmarks.md)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
     """
@@ -498,6 +515,8 @@ class WorldModelPolicy(BasePolicy):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.precision = precision
+        # Under bf16, the encoder computes in float32 (see ``precision``; ``set_float32_encoder``).
+        self.float32_encoder = True
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_dim = flat_observation_dim(observation_space)
         # Warm-start mean of `predict` when the caller does not pass one back as `state`.
@@ -605,8 +624,18 @@ class WorldModelPolicy(BasePolicy):
         with th.autocast(x.device.type, dtype=dtype):
             return network(x, *args).float()
 
+    @staticmethod
+    def _forward_float32(network: nn.Module, x: th.Tensor, *args: Any) -> th.Tensor:
+        """``network(x, *args)`` in float32, also when called inside an autocast region."""
+        if not th.is_autocast_enabled(x.device.type):
+            return network(x, *args)
+        with th.autocast(x.device.type, enabled=False):
+            return network(x, *args)
+
     def encode(self, observation: th.Tensor) -> th.Tensor:
         """``z = h(o)`` for flat observations ``[..., obs_dim]``."""
+        if self.float32_encoder:
+            return self._forward_float32(self.encoder, observation)
         return self._forward(self.encoder, observation)
 
     def next_latent(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
@@ -665,6 +694,13 @@ class WorldModelPolicy(BasePolicy):
                 module.float32 = enabled
         self.q_ensemble.float32_output = enabled
         self.q_target.float32_output = enabled
+
+    def set_float32_encoder(self, enabled: bool) -> None:
+        """
+        Whether the encoder computes in float32 under bf16 autocast (the default, True) or in bf16
+        like the hidden layers (False: for comparisons only). No effect in float32.
+        """
+        self.float32_encoder = enabled
 
     @th.no_grad()
     def soft_update_target(self, tau: float) -> None:

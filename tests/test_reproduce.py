@@ -222,3 +222,18 @@ def test_precision_check_compares_rankings_and_returns_in_both_precisions(tmp_pa
     for line in returns.values():
         planner, prior = (float(cell) for cell in line.strip("|").split("|")[1:])
         assert -2000.0 < planner <= 0.0 and -2000.0 < prior <= 0.0  # Pendulum's returns over 200 steps
+    gradients = run_script("precision_check.py", "--checkpoint", str(tmp_path), "--gradients", "2")
+    rows = {
+        line.split("|")[1].strip(): [float(cell) for cell in line.strip("|").split("|")[1:]]
+        for line in gradients.splitlines()
+        if line.startswith("| ") and not line.startswith("| gradients")
+    }
+    assert set(rows) == {"float32, other draws", "float32, next batch", "bf16", "bf16, bf16 encoder", "bf16 throughout"}
+    for label, cells in rows.items():
+        cosines, errors = cells[0:10:2], cells[1:10:2]
+        assert all(-1.0 <= cosine <= 1.0 + 1e-9 for cosine in cosines) and all(error >= 0.0 for error in errors)
+        if label.startswith("bf16"):
+            assert min(cosines) > 0.9, (label, cells)  # bf16 rounding, not another gradient
+    # The shipped bf16 keeps the encoder in float32: its latents are float32's; with a bf16 encoder they are not.
+    assert rows["bf16"][10] == 0.0 and rows["bf16, bf16 encoder"][10] > 0.0
+    assert rows["float32, next batch"][10] > 0.0

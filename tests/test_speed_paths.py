@@ -1,5 +1,7 @@
 """Every speed-up gives the same numbers as a plain reference path (CPU, float tolerance)."""
 
+import warnings
+
 import pytest
 import torch as th
 
@@ -223,7 +225,8 @@ def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval
 
 
 def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_kwargs):
-    """precision="bfloat16": outputs are float32, close to the float32 path but not equal (bf16 matmuls ran)."""
+    """precision="bfloat16": outputs are float32, close to the float32 path but not equal (bf16 matmuls ran),
+    except the encoder's latent, which is float32's."""
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=2, precision="bfloat16", **{**tiny_kwargs, "learning_starts": 30})
     policy = model.policy
     policy.set_training_mode(False)
@@ -240,7 +243,8 @@ def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_k
     low = outputs()
     policy.precision = "float32"
     full = outputs()
-    for bf16, fp32 in zip(low, full, strict=True):
+    assert th.equal(low[0], full[0])  # the encoder stays float32
+    for bf16, fp32 in zip(low[1:], full[1:], strict=True):
         assert bf16.dtype == th.float32
         assert not th.equal(bf16, fp32)
         th.testing.assert_close(bf16, fp32, rtol=0.05, atol=0.03)
@@ -285,6 +289,23 @@ def test_bfloat16_keeps_the_dynamics_reward_and_q_output_layers_in_float32(tiny_
         hook.remove()
 
 
+def test_bfloat16_keeps_the_encoder_in_float32(tiny_kwargs):
+    """Under bf16 the encoder's latent is the float32 one, also inside an autocast region; bf16 with the switch off."""
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=6, precision="bfloat16", **tiny_kwargs)
+    policy = model.policy
+    observations = 3 * th.randn(64, 3)
+    with th.no_grad():
+        policy.precision = "float32"
+        expected = policy.encode(observations)
+        policy.precision = "bfloat16"
+        th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
+        with th.autocast("cpu", dtype=th.bfloat16):
+            th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
+        policy.set_float32_encoder(False)
+        assert (policy.encode(observations) - expected).abs().max() > 1e-4
+        policy.set_float32_encoder(True)
+
+
 def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_path, tiny_kwargs):
     """One update in bf16 gives float32 gradients close to the float32 ones; the setting saves and loads."""
     kwargs = {**tiny_kwargs, "learning_starts": 40, "policy_kwargs": {**tiny_kwargs["policy_kwargs"], "dropout": 0.0}}
@@ -313,3 +334,20 @@ def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision must be one of"):
         BOOM("MlpPolicy", "Pendulum-v1", precision="float16")
+
+
+def test_bfloat16_warns_on_a_device_without_native_bf16_matmuls(monkeypatch, tiny_kwargs):
+    """bf16 is emulated (and slower than float32) without AVX512-BF16 / AMX: say so; float32 never warns."""
+    import sb3_boom.boom as boom_module
+
+    def bf16_warnings(native: bool, precision: str) -> list[str]:
+        monkeypatch.setattr(boom_module, "bfloat16_is_native", lambda device: native)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            BOOM("MlpPolicy", "Pendulum-v1", precision=precision, **tiny_kwargs)
+        return [str(w.message) for w in caught if "native bf16" in str(w.message)]
+
+    (message,) = bf16_warnings(native=False, precision="bfloat16")
+    assert "precision='float32'" in message and th.backends.cpu.get_cpu_capability() in message
+    assert bf16_warnings(native=True, precision="bfloat16") == []
+    assert bf16_warnings(native=False, precision="float32") == []

@@ -275,11 +275,15 @@ class BOOM(OffPolicyAlgorithm):
         )
         self.policy = self.policy.to(self.device)
         if self.precision == "bfloat16" and not bfloat16_is_native(self.device):
+            found = (
+                f"torch's CPU capability: {th.backends.cpu.get_cpu_capability()}"
+                if self.device.type == "cpu"
+                else f"device: {self.device}"
+            )
             warnings.warn(
-                f"precision='bfloat16' on a {self.device.type} without native bf16 matrix multiplication "
-                f"(torch's CPU capability: {th.backends.cpu.get_cpu_capability()}; bf16 needs AVX512-BF16 or AMX "
-                "on a CPU, compute capability 8.0 on CUDA): it is emulated, and several times slower than float32 "
-                "(docs/benchmarks.md). Use precision='float32' on this machine.",
+                f"precision='bfloat16' on a {self.device.type} without native bf16 matrix multiplication ({found}; "
+                "bf16 needs AVX512-BF16 or AMX on a CPU, compute capability 8.0 on CUDA): it is emulated, and "
+                "several times slower than float32 (docs/benchmarks.md). Use precision='float32' on this machine.",
                 stacklevel=3,
             )
         self._world_model_loss_fn = self._world_model_loss

@@ -446,7 +446,7 @@ class WorldModelPolicy(BasePolicy):
         layers of the dynamics, reward and Q networks stay float32: in bf16 their rounding
         reorders the planner's samples, whose values differ by less than it. The encoder stays
         float32 too: its rounding of the latent was the largest part of bf16's gradient error,
-        for about 2% of the update's matmuls (docs/benchmarks.md)
+        for 1.4-1.8% of the 5M update's matmul FLOPs (docs/benchmarks.md)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
     """

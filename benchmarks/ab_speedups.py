@@ -7,24 +7,28 @@ geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"``
 bf16 with its float32 encoder and output layers (dynamics, reward, Q) vs. bf16 with a bf16 encoder
 vs. bf16 throughout, planning with each
 environment's start latent shared by its samples (the first layers multiply it once) vs. given
-per sample (MPPI's value estimate only; the prior's proposals share it in both), and with
-``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that precision (compiled before timing;
-compare with the eager row of the same precision).
+per sample (MPPI's value estimate only; the prior's proposals share it in both), the update
+with the policy loss's Q input given as latent and action apart (only the action's input gradient
+formed) vs. concatenated, and with ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that
+precision (compiled before timing; compare with the eager row of the same precision).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
     python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
+    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
 
-``--only start-latent`` times just the planner with and without the shared start latent, and
-``--only precision`` just the update and the planner in float32 and in the bf16 variants, so that
+``--only start-latent`` times just the planner with and without the shared start latent,
+``--only q-split`` just the update with the split and the concatenated Q input (and prints both
+updates' matmul FLOPs), and ``--only precision`` just the update and the planner in float32 and in the bf16 variants, so that
 many repeats fit in little time.
 """
 
 import argparse
 import statistics
 import time
+import types
 from collections.abc import Callable
 
 import torch as th
@@ -55,6 +59,12 @@ def value_of_per_sample_latents(model, z: th.Tensor, actions: th.Tensor, gamma: 
     return estimate_value(model, z.expand(-1, actions.shape[2], -1), actions, gamma)
 
 
+def concatenated_q_logits(self, z: th.Tensor, action: th.Tensor, heads=None, target: bool = False) -> th.Tensor:
+    """Q logits of the concatenated input, also in the policy loss (the plain path)."""
+    ensemble = self.q_target if target else self.q_ensemble
+    return self._forward(ensemble, th.cat([z, action], dim=-1), heads)
+
+
 # Precision variants: (precision, float32 encoder, float32 output layers); the first two as shipped.
 PRECISION_VARIANTS = {
     "float32": ("float32", True, True),
@@ -83,7 +93,9 @@ def main() -> None:
         default="off",
         help="also time BOOM(compile=True) in this precision",
     )
-    parser.add_argument("--only", choices=["start-latent", "precision"], default=None, help="time only this comparison")
+    parser.add_argument(
+        "--only", choices=["start-latent", "q-split", "precision"], default=None, help="time only this comparison"
+    )
     args = parser.parse_args()
 
     th.set_num_threads(args.threads)
@@ -132,6 +144,15 @@ def main() -> None:
         finally:
             policy._value_program = estimate_value
 
+    def update_seconds(concatenated: bool) -> float:
+        """One update of the fused-Adam model, its policy loss's Q input split or concatenated."""
+        if concatenated:
+            policy.q_logits = types.MethodType(concatenated_q_logits, policy)
+        try:
+            return seconds(lambda: fused.train(1, batch_size=fused.batch_size))
+        finally:
+            policy.__dict__.pop("q_logits", None)
+
     everything = args.only is None
     times: dict[str, list[float]] = {}
     if everything:
@@ -139,10 +160,13 @@ def main() -> None:
         times.update({f"update, fused Adam, {name}": [] for name in kernel_variants})
         times.update({f"plan, {name}": [] for name in kernel_variants})
         times["plan, start latent per sample"] = []
+        times["update, Q input concatenated"] = []
     if everything or args.only == "precision":
         times.update({f"{kind}, {name}": [] for name in PRECISION_VARIANTS for kind in ("update", "plan")})
     if args.only == "start-latent":
         times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
+    if args.only == "q-split":
+        times = {"update, fused Adam, sb3-boom kernels": [], "update, Q input concatenated": []}
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
@@ -155,6 +179,10 @@ def main() -> None:
         if args.only == "start-latent":
             times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
             times["plan, sb3-boom kernels"].append(plan_seconds(estimate_value))
+            continue
+        if args.only == "q-split":
+            times["update, Q input concatenated"].append(update_seconds(concatenated=True))
+            times["update, fused Adam, sb3-boom kernels"].append(update_seconds(concatenated=False))
             continue
         if everything or args.only == "precision":
             for name in PRECISION_VARIANTS:
@@ -172,6 +200,7 @@ def main() -> None:
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
         policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
         times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
+        times["update, Q input concatenated"].append(update_seconds(concatenated=True))
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")
     if args.only == "start-latent":
         for label, value_program in (("shared", estimate_value), ("per sample", value_of_per_sample_latents)):
@@ -180,6 +209,11 @@ def main() -> None:
                 policy.plan(obs)
             print(f"  plan matmul GFLOP, start latent {label}: {counter.get_total_flops() / 1e9:.2f}")
         policy._value_program = estimate_value
+    if args.only == "q-split":
+        for label, concatenated in (("split", False), ("concatenated", True)):
+            with FlopCounterMode(display=False) as counter:
+                update_seconds(concatenated)
+            print(f"  update matmul GFLOP, policy loss's Q input {label}: {counter.get_total_flops() / 1e9:.2f}")
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")
 

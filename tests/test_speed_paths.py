@@ -1,5 +1,6 @@
 """Every speed-up gives the same numbers as a plain reference path (CPU, float tolerance)."""
 
+import types
 import warnings
 
 import pytest
@@ -351,3 +352,54 @@ def test_bfloat16_warns_on_a_device_without_native_bf16_matmuls(monkeypatch, tin
     assert "precision='float32'" in message and th.backends.cpu.get_cpu_capability() in message
     assert bf16_warnings(native=True, precision="bfloat16") == []
     assert bf16_warnings(native=False, precision="float32") == []
+
+
+def test_policy_loss_forms_only_the_actions_part_of_the_q_input_gradient(tiny_kwargs):
+    """
+    In the policy loss (latents detached, Q frozen) the Q ensemble takes the latent and the action
+    apart, so the latent's part of the first layer's input gradient is never formed: the same loss and
+    the same prior gradients as with the concatenated input, and fewer matmul FLOPs.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=8, **{**tiny_kwargs, "learning_starts": 40})
+    model.learn(60)
+    policy = model.policy
+    with th.no_grad():  # Q's output layer starts at zero: make the action's gradient non-trivial
+        for parameter in policy.q_ensemble.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+    batch = model.replay_buffer.sample(model.batch_size)
+    with th.no_grad():
+        zs = th.stack([policy.encode(batch.observations[t]) for t in range(model.horizon)])
+
+    def concatenated_q_logits(self, z, action, heads=None, target=False):
+        ensemble = self.q_target if target else self.q_ensemble
+        return self._forward(ensemble, th.cat([z, action], dim=-1), heads)
+
+    def prior_loss_and_gradients() -> tuple[th.Tensor, list[th.Tensor], int]:
+        policy.actor.zero_grad(set_to_none=True)
+        policy.q_ensemble.requires_grad_(False)
+        th.manual_seed(0)  # the same dropout masks and policy samples on both paths
+        with FlopCounterMode(display=False) as flops:
+            loss, _, _ = model._prior_loss(zs, batch.planner_actions, batch.planner_stds)
+            loss.backward()
+        policy.q_ensemble.requires_grad_(True)
+        return loss.detach(), [p.grad.clone() for p in policy.actor.parameters()], flops.get_total_flops()
+
+    split_loss, split_grads, split_flops = prior_loss_and_gradients()
+    policy.q_logits = types.MethodType(concatenated_q_logits, policy)
+    loss, grads, concatenated_flops = prior_loss_and_gradients()
+    del policy.q_logits
+    th.testing.assert_close(split_loss, loss, rtol=1e-5, atol=1e-6)
+    assert any(g.abs().max() > 0 for g in grads)
+    for split_grad, grad in zip(split_grads, grads, strict=True):
+        th.testing.assert_close(split_grad, grad, rtol=1e-4, atol=1e-6)
+    assert split_flops < concatenated_flops
+
+    # Elsewhere (the value loss: latents with gradient) Q takes the concatenated input as before.
+    z, action = zs[0].clone().requires_grad_(True), th.rand(zs.shape[1], 1, requires_grad=True)
+    with FlopCounterMode(display=False) as flops:
+        policy.q_logits(z, action).sum().backward()
+    with FlopCounterMode(display=False) as reference_flops:
+        concatenated_q_logits(policy, z, action).sum().backward()
+    assert flops.get_total_flops() == reference_flops.get_total_flops()

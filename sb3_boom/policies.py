@@ -103,6 +103,9 @@ def mish(x: th.Tensor) -> th.Tensor:
     return x * _tanh_softplus(x)
 
 
+# Where the Q heads' dropout is on (see ``WorldModelPolicy``'s ``q_dropout``).
+Q_DROPOUT_MODES = ("train", "always")
+
 # Above this rate the gaps are no longer sparse (the draws approach one per element), so ``F.dropout`` is used.
 _SPARSE_DROPOUT_MAX_P = 0.1
 
@@ -308,14 +311,24 @@ class QEnsemble(nn.Module):
     :param out_dim: output size (number of bins)
     :param dropout: dropout probability after the first linear layer
     :param float32_output: the output layer computes in float32 also under bfloat16 autocast
+    :param dropout_always: keep dropout on outside training mode too (planning, TD target), as the
+        authors' code does
     """
 
     def __init__(
-        self, num_q: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0, float32_output: bool = False
+        self,
+        num_q: int,
+        in_dim: int,
+        hidden_dim: int,
+        out_dim: int,
+        dropout: float = 0.0,
+        float32_output: bool = False,
+        dropout_always: bool = False,
     ):
         super().__init__()
         self.num_q = num_q
         self.dropout = dropout
+        self.dropout_always = dropout_always
         self.float32_output = float32_output
         dims = [in_dim, hidden_dim, hidden_dim, out_dim]
         self.weights = nn.ParameterList([nn.Parameter(th.empty(num_q, dims[i], dims[i + 1])) for i in range(3)])
@@ -362,7 +375,7 @@ class QEnsemble(nn.Module):
             if layer > 0:
                 h = th.baddbmm(self._select(self.biases[layer], heads), h, self._select(self.weights[layer], heads))
             if layer == 0 and self.dropout > 0:
-                h = dropout(h, self.dropout, self.training)
+                h = dropout(h, self.dropout, self.training or self.dropout_always)
             h = F.layer_norm(h, h.shape[-1:])
             h = mish(h * self._select(self.norm_weights[layer], heads) + self._select(self.norm_biases[layer], heads))
         return h
@@ -453,6 +466,9 @@ class WorldModelPolicy(BasePolicy):
     :param simnorm_dim: group size of SimNorm
     :param simnorm: SimNorm on the latent (True / False / "auto": off for 24 <= A <= 48)
     :param dropout: dropout of the Q heads (after their first layer)
+    :param q_dropout: where that dropout is on: "train" (the training losses only: value loss and
+        policy loss) or "always" (also the planner's value estimate and the TD target's target
+        heads: the authors' code, whose vmapped Q ensemble ignores ``eval()``)
     :param log_std_min: lower bound of the policy log-std
     :param log_std_max: upper bound of the policy log-std
     :param enc_lr_scale: learning rate multiplier of the encoder
@@ -489,6 +505,7 @@ class WorldModelPolicy(BasePolicy):
         simnorm_dim: int = 8,
         simnorm: bool | str = "auto",
         dropout: float = 0.01,
+        q_dropout: str = "train",
         log_std_min: float = -10.0,
         log_std_max: float = 2.0,
         enc_lr_scale: float = 0.3,
@@ -525,6 +542,9 @@ class WorldModelPolicy(BasePolicy):
             raise ValueError(f"num_bins must be >= 2, got {num_bins}")
         self.num_bins, self.vmin, self.vmax = num_bins, vmin, vmax
         self.simnorm_dim, self.simnorm, self.dropout = simnorm_dim, simnorm, dropout
+        if q_dropout not in Q_DROPOUT_MODES:
+            raise ValueError(f"q_dropout must be one of {list(Q_DROPOUT_MODES)}, got {q_dropout!r}")
+        self.q_dropout = q_dropout
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.enc_lr_scale = enc_lr_scale
         self.planner = planner or PlannerConfig()
@@ -558,7 +578,15 @@ class WorldModelPolicy(BasePolicy):
         self.actor = build_mlp(latent, [hidden] * 2, 2 * action)
         self.apply(init_weights)
         nn.init.orthogonal_(self.reward_head[-1].weight)
-        self.q_ensemble = QEnsemble(self.num_q, latent + action, hidden, self.num_bins, self.dropout, float32_output=True)
+        self.q_ensemble = QEnsemble(
+            self.num_q,
+            latent + action,
+            hidden,
+            self.num_bins,
+            self.dropout,
+            float32_output=True,
+            dropout_always=self.q_dropout == "always",
+        )
         self.q_target = deepcopy(self.q_ensemble).requires_grad_(False)
         self.q_target.train(False)
         self.register_buffer("bins", losses.bin_centres(self.num_bins, self.vmin, self.vmax))
@@ -594,6 +622,7 @@ class WorldModelPolicy(BasePolicy):
             simnorm_dim=self.simnorm_dim,
             simnorm=self.simnorm,
             dropout=self.dropout,
+            q_dropout=self.q_dropout,
             log_std_min=self.log_std_min,
             log_std_max=self.log_std_max,
             enc_lr_scale=self.enc_lr_scale,
@@ -613,7 +642,7 @@ class WorldModelPolicy(BasePolicy):
 
     def train(self, mode: bool = True) -> "WorldModelPolicy":
         super().train(mode)
-        self.q_target.train(False)  # the target is never trained: its dropout stays off
+        self.q_target.train(False)  # the target is never trained: its dropout stays off (unless q_dropout="always")
         return self
 
     def set_training_mode(self, mode: bool) -> None:

@@ -338,6 +338,32 @@ def test_model_size_presets_and_simnorm_rule():
     assert 4e6 < n_params < 6e6  # the "5M" model
 
 
+@pytest.mark.parametrize("q_dropout", ["train", "always"])
+def test_q_dropout_mode_decides_where_the_q_heads_drop_units(tmp_path, q_dropout, tiny_kwargs):
+    policy_kwargs = {**tiny_kwargs["policy_kwargs"], "dropout": 0.2, "q_dropout": q_dropout}
+    BOOM("MlpPolicy", "Pendulum-v1", **{**tiny_kwargs, "policy_kwargs": policy_kwargs}).save(tmp_path / "model")
+    policy = BOOM.load(tmp_path / "model").policy  # the mode survives save / load
+    assert policy.q_dropout == q_dropout
+    with th.no_grad():  # the zero-initialised output layers would hide any dropout
+        for weight in (*policy.q_ensemble.weights, *policy.q_target.weights):
+            weight.normal_()
+    z, action = th.rand(64, policy.latent_dim), th.rand(64, policy.action_dim)
+
+    def drops(target: bool) -> bool:
+        with th.no_grad():
+            return not th.equal(policy.q_logits(z, action, target=target), policy.q_logits(z, action, target=target))
+
+    always = q_dropout == "always"
+    policy.set_training_mode(True)
+    assert drops(target=False)  # the value and policy losses drop units in both modes
+    assert drops(target=True) == always  # the TD target
+    policy.set_training_mode(False)
+    assert drops(target=False) == always  # the planner's value estimate
+    assert drops(target=True) == always
+    with pytest.raises(ValueError, match="q_dropout"):
+        BOOM("MlpPolicy", "Pendulum-v1", **{**tiny_kwargs, "policy_kwargs": {**policy_kwargs, "q_dropout": "eval"}})
+
+
 @pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_device(tiny_kwargs):
     model = BOOM("MlpPolicy", "Pendulum-v1", device="cuda", **tiny_kwargs)

@@ -134,6 +134,43 @@ def test_authors_curve_exits_cleanly_without_their_code(tmp_path):
     assert "does not import" in stdout and "Nothing to run" in stdout
 
 
+def test_cross_check_exits_cleanly_without_their_code(tmp_path):
+    args = ["--model", str(tmp_path / "model.zip"), "--env", "dm_control/cartpole-swingup-v0"]
+    assert "nothing to compare" in run_script("cross_check.py", *args).lower()
+    stdout = run_script("cross_check.py", *args, "--authors-path", str(tmp_path))
+    assert "does not import" in stdout and "Nothing to compare" in stdout
+
+
+def test_cross_check_lays_our_q_heads_out_as_the_authors_ensemble(monkeypatch, tiny_kwargs):
+    """Each head rebuilt from the stacked parameters in the authors' order (Linear, LayerNorm, ...) gives our logits."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cross_check
+
+    from sb3_boom import BOOM
+
+    policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
+    policy.set_training_mode(False)
+    with th.no_grad():
+        for parameter in policy.q_ensemble.parameters():  # no zero or unit parameters to hide a mix-up
+            parameter.normal_(std=0.3)
+    theirs = cross_check.authors_state_dict(policy)
+    z, action = th.rand(32, policy.latent_dim), th.rand(32, policy.action_dim) * 2 - 1
+    with th.no_grad():
+        ours = policy.q_logits(z, action)
+        for head in range(policy.num_q):
+            params = [theirs[f"_Qs.params.{i}"][head] for i in range(10)]
+            h = th.cat([z, action], dim=-1)
+            for layer in range(2):
+                weight, bias, norm_weight, norm_bias = params[4 * layer : 4 * layer + 4]
+                h = th.nn.functional.mish(
+                    th.nn.functional.layer_norm(th.nn.functional.linear(h, weight, bias), bias.shape, norm_weight, norm_bias)
+                )
+            np.testing.assert_allclose(th.nn.functional.linear(h, params[8], params[9]), ours[head], atol=1e-5)
+    assert th.equal(theirs["_encoder.0.weight"], policy.encoder[0].linear.weight)
+    assert th.equal(theirs["_reward.0.ln.bias"], policy.reward_head[0].norm.bias)
+    assert th.equal(theirs["_pi.2.weight"], policy.actor[2].weight)
+
+
 def test_ablations_expand_to_the_papers_variants(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import reproduce

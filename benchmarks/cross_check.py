@@ -33,7 +33,7 @@ from unittest import mock
 import numpy as np
 import torch as th
 from compare_authors import import_authors, quiet
-from planner_check import run_episode
+from planner_check import play_episode, run_episode
 from reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 
 from sb3_boom import BOOM
@@ -148,15 +148,12 @@ def compare_networks(policy: WorldModelPolicy, world_model: Any, observations: t
 
 def authors_episode(agent: Any, policy: WorldModelPolicy, env: Any, seed: int) -> float:
     """Return of one episode played by their planner (no exploration noise) on our env."""
-    observation, _ = env.reset(seed=seed)
-    episode_return, step, done = 0.0, 0, False
-    while not done:
+
+    def act(observation: np.ndarray, step: int) -> np.ndarray:
         action = agent.act(th.as_tensor(observation, dtype=th.float32), t0=step == 0, eval_mode=True)[0]
-        observation, reward, terminated, truncated, _ = env.step(policy.unscale_action(action.numpy()))
-        episode_return += float(reward)
-        done = terminated or truncated
-        step += 1
-    return episode_return
+        return policy.unscale_action(action.numpy())
+
+    return play_episode(act, env, seed)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ The env is built as ``benchmarks/reproduce.py`` builds it (action repeat 2 on ``
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -46,16 +47,25 @@ POLICY_SAMPLES = 64
 
 def run_episode(model: BOOM, env: gym.Env, seed: int, mode: str, max_steps: int | None) -> float:
     """Return of one episode from the initial state of ``env.reset(seed=seed)``."""
-    observation, _ = env.reset(seed=seed)
-    episode_return, step, done = 0.0, 0, False
-    while not done and (max_steps is None or step < max_steps):
+
+    def act(observation: np.ndarray, step: int) -> np.ndarray:
         action, _ = model.policy.predict(
             observation,
             episode_start=np.array([step == 0]),
             deterministic=mode != "planner, with noise",
             use_planner=mode != "prior, mean",
         )
-        observation, reward, terminated, truncated, _ = env.step(action)
+        return action
+
+    return play_episode(act, env, seed, max_steps)
+
+
+def play_episode(act: Callable[[np.ndarray, int], np.ndarray], env: gym.Env, seed: int, max_steps: int | None = None) -> float:
+    """Return of one episode from ``env.reset(seed=seed)`` with ``act(observation, step)`` choosing the env's actions."""
+    observation, _ = env.reset(seed=seed)
+    episode_return, step, done = 0.0, 0, False
+    while not done and (max_steps is None or step < max_steps):
+        observation, reward, terminated, truncated, _ = env.step(act(observation, step))
         episode_return += float(reward)
         done = terminated or truncated
         step += 1

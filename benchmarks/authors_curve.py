@@ -31,20 +31,17 @@ import pathlib
 import sys
 import time
 from typing import Any
-from unittest import mock
 
 import torch as th
-from compare_authors import import_authors, quiet
+from compare_authors import authors_config, import_authors, quiet
 from reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
 
 from sb3_boom.policies import MODEL_SIZES
 from sb3_boom.presets import PRESETS
 
 
-def authors_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):
-    """Their config.yaml with our preset's settings over it, parsed as their train.py parses it."""
-    from omegaconf import OmegaConf
-
+def preset_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):
+    """Their config with our preset's settings over it."""
     settings = dict(PRESETS[preset])
     policy_kwargs = dict(settings.pop("policy_kwargs", {}))
     widths = dict(MODEL_SIZES[policy_kwargs.pop("model_size", 5)])
@@ -53,16 +50,9 @@ def authors_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed:
         raise ValueError(
             f"preset {preset!r} has settings with no counterpart in the authors' config: {policy_kwargs, settings}"
         )
-
-    cfg = OmegaConf.load(path / "boom" / "config.yaml")
-    cfg.pop("defaults", None)  # hydra's launcher override: not used here
-    cfg.task, cfg.seed, cfg.model_size = task, seed, None  # no TD-MPC2 preset: the widths are set one by one
-    cfg.update(widths)
-    cfg.update(settings)
-    cfg.steps, cfg.eval_freq = steps, eval_freq
-    cfg.disable_wandb, cfg.save_csv, cfg.save_video, cfg.save_agent = True, False, False, False
-    with mock.patch("hydra.utils.get_original_cwd", return_value=os.getcwd()):
-        return modules["boom.common.parser"].parse_cfg(cfg)
+    # No TD-MPC2 model preset: the widths are set one by one.
+    overrides = dict(task=task, seed=seed, model_size=None, steps=steps, eval_freq=eval_freq, **widths, **settings)
+    return authors_config(path, modules, overrides)
 
 
 class CurveLogger:
@@ -110,7 +100,7 @@ def run(path: pathlib.Path, modules: dict[str, Any], env_id: str, seed: int, arg
         raise ValueError(f"the authors' single-task trainer runs dm_control tasks only, got {env_id}")
     task = task_name(env_id)
     out = args.out / f"{slug(args.name)}__{slug(task)}__seed{seed}.csv"
-    cfg = authors_config(
+    cfg = preset_config(
         path, modules, task, seed, args.preset, args.budget // DMC_ACTION_REPEAT, args.eval_freq // DMC_ACTION_REPEAT
     )
     modules["boom.common.seed"].set_seed(seed)

@@ -164,6 +164,19 @@ def import_authors(path: pathlib.Path) -> dict[str, ModuleType]:
     return modules
 
 
+def authors_config(path: pathlib.Path, modules: dict[str, ModuleType], overrides: dict[str, Any]) -> Any:
+    """Their config.yaml with ``overrides`` over it and their logging off, parsed as their train.py parses it."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(path / "boom" / "config.yaml")
+    cfg.pop("defaults", None)  # hydra's launcher override: not used here
+    cfg.update(overrides)
+    cfg.disable_wandb, cfg.save_csv, cfg.save_video, cfg.save_agent = True, False, False, False
+    # parse_cfg applies the model preset; it also asks hydra for the launch directory (for logs).
+    with mock.patch("hydra.utils.get_original_cwd", return_value=os.getcwd()):
+        return modules["boom.common.parser"].parse_cfg(cfg)
+
+
 class AuthorsSide:
     """The authors' agent, replay buffer and dm_control env, driven as their online trainer does."""
 
@@ -176,16 +189,10 @@ class AuthorsSide:
         settings: SharedSettings,
         compile_models: bool,
     ):
-        from omegaconf import OmegaConf
-
-        cfg = OmegaConf.load(path / "boom" / "config.yaml")
-        cfg.pop("defaults", None)  # hydra's launcher override: not used here
-        cfg.task, cfg.model_size, cfg.seed = task, model_size, settings.seed
+        overrides = dict(task=task, model_size=model_size, seed=settings.seed)
         for key in ("num_samples", "num_elites", "num_pi_trajs", "horizon", "batch_size", "buffer_size"):
-            cfg[key] = getattr(settings, key)
-        # parse_cfg applies the model preset; it also asks hydra for the launch directory (for logs).
-        with mock.patch("hydra.utils.get_original_cwd", return_value=os.getcwd()):
-            cfg = modules["boom.common.parser"].parse_cfg(cfg)
+            overrides[key] = getattr(settings, key)
+        cfg = authors_config(path, modules, overrides)
         os.environ["BOOM_COMPILE"] = "1" if compile_models else "0"
         with quiet():
             self.env = modules["boom.envs"].make_env(cfg)  # sets obs_shape, action_dim, episode_length

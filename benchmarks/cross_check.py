@@ -28,11 +28,10 @@ import os
 import pathlib
 import sys
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch as th
-from compare_authors import import_authors, quiet
+from compare_authors import authors_config, import_authors, quiet
 from planner_check import play_episode, run_episode
 from reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 
@@ -46,15 +45,15 @@ Q_ENSEMBLES = {"q_ensemble": "_Qs", "q_target": "_target_Qs"}
 
 def authors_cfg(path: pathlib.Path, modules: dict[str, Any], task: str, model: BOOM) -> Any:
     """Their config.yaml with our model's sizes and planner settings, parsed as their train.py does."""
-    from omegaconf import OmegaConf
-
     policy: WorldModelPolicy = model.policy
     planner = policy.planner
-    cfg = OmegaConf.load(path / "boom" / "config.yaml")
-    cfg.pop("defaults", None)
-    cfg.task, cfg.seed, cfg.model_size = task, 0, None
-    cfg.update(
+    return authors_config(
+        path,
+        modules,
         dict(
+            task=task,
+            seed=0,
+            model_size=None,
             latent_dim=policy.latent_dim,
             mlp_dim=policy.mlp_dim,
             enc_dim=policy.enc_dim,
@@ -77,11 +76,8 @@ def authors_cfg(path: pathlib.Path, modules: dict[str, Any], task: str, model: B
             max_std=planner.max_std,
             temperature=planner.temperature,
             batch_size=model.batch_size,
-        )
+        ),
     )
-    cfg.disable_wandb, cfg.save_csv, cfg.save_video, cfg.save_agent = True, False, False, False
-    with mock.patch("hydra.utils.get_original_cwd", return_value=os.getcwd()):
-        return modules["boom.common.parser"].parse_cfg(cfg)
 
 
 def authors_state_dict(policy: WorldModelPolicy) -> dict[str, th.Tensor]:

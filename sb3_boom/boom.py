@@ -392,7 +392,8 @@ class BOOM(OffPolicyAlgorithm):
         pretraining = not self._pretrained
         if pretraining:
             # End of warm-up: one burst of as many updates as random steps, each on a fresh batch
-            # (DEVIATION from the authors' code, which reuses one batch for the whole burst).
+            # (DEVIATION from the authors' code, which reuses one batch for the whole burst:
+            # authors_quirks=["pretrain_one_batch"]).
             gradient_steps = max(gradient_steps, int(self.learning_starts))
             self._pretrained = True
             if self.verbose >= 1:

@@ -16,7 +16,8 @@ runs and the references alike.
 policies against B's only one, as for BOOM against SAC's actor), a table of every
 evaluation step that both reached with all their seeds: A's and B's seed means with their min-max over seeds, and a
 verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and B's outside A's),
-``level`` otherwise, and both seed medians.
+``level`` otherwise, both seed medians, and the two-sided Mann-Whitney U test's p-value of A's seeds against B's
+(``scipy.stats.mannwhitneyu``: does one side's return tend to be larger, with no assumption on the spread).
 
 A seed-mean is only taken at the steps that all seeds of a curve have (a run still in progress
 shortens its group's curve rather than mixing seed counts).
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
+from scipy.stats import mannwhitneyu
 
 RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent / "reference"
@@ -228,11 +230,13 @@ def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame,
     rows = []
     policy = ours.policy if ours.policy == theirs.policy else f"{ours.policy} / {theirs.policy}"
     for step in np.intersect1d(ours.steps, theirs.steps):
-        values = []
+        values, per_seed = [], []
         for curve, frame in ((ours, ours_runs), (theirs, theirs_runs)):
             rewards = frame[(frame["step"] == step) & (frame["policy"] == curve.policy)].groupby("seed")["reward"].mean()
             values.append((float(rewards.mean()), float(rewards.min()), float(rewards.max()), float(rewards.median())))
+            per_seed.append(rewards.to_numpy())
         (mean_a, low_a, high_a, median_a), (mean_b, low_b, high_b, median_b) = values
+        p_value = mannwhitneyu(*per_seed, alternative="two-sided").pvalue
         if mean_a > high_b and mean_b < low_a:
             verdict = "above"
         elif mean_a < low_b and mean_b > high_a:
@@ -242,7 +246,7 @@ def side_by_side(task: str, ours: Curve, theirs: Curve, ours_runs: pd.DataFrame,
         rows.append(
             f"| {task} | {policy} | {int(step)} | {mean_a:.1f} ({low_a:.0f}-{high_a:.0f}) "
             f"| {mean_b:.1f} ({low_b:.0f}-{high_b:.0f}) | {mean_a - mean_b:+.1f} | {verdict} "
-            f"| {median_a:.1f} / {median_b:.1f} |"
+            f"| {median_a:.1f} / {median_b:.1f} | {p_value:.2f} |"
         )
     return rows
 
@@ -254,10 +258,10 @@ def compare_table(runs: list[Curve], frame: pd.DataFrame, method_a: str, method_
         "",
         "Seed mean (min-max over seeds). *verdict*: `above` / `below` when each mean lies outside the other's",
         "min-max range, else `level`. The seed medians, which one outlying seed moves less than the means,",
-        "are in the last column.",
+        "are in their own column; *p*: the two-sided Mann-Whitney U test of A's seeds against B's.",
         "",
-        f"| task | policy | env steps | {method_a} | {method_b} | difference | verdict | medians |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| task | policy | env steps | {method_a} | {method_b} | difference | verdict | medians | p |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     by_key = {(curve.task, curve.method, curve.policy): curve for curve in runs}
     for (task, method, policy), ours in sorted(by_key.items()):

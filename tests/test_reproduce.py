@@ -82,7 +82,8 @@ def write_rows(path: pathlib.Path, method: str, rewards_by_seed: dict[int, list[
 def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("pandas")
-    # Step 0: level (overlapping seeds); 10k: A clearly above; 20k: A clearly below.
+    # Step 0: level (overlapping seeds); 10k: A clearly above; 20k: A clearly below. The last column is the
+    # two-sided Mann-Whitney p: 1.0 for interleaved seeds; 0.1 (= 2 / C(6, 3)) for 3 vs 3 fully separated ones.
     write_rows(tmp_path / "a.csv", "boom", {0: [60, 500, 100], 1: [70, 520, 110], 2: [65, 510, 120]})
     write_rows(tmp_path / "b.csv", "authors", {0: [62, 300, 400], 1: [68, 310, 420], 2: [66, 320, 410]})
     report = tmp_path / "report"
@@ -91,12 +92,16 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     )
     table = (report / "summary.md").read_text()
     assert "## boom vs authors, step by step" in table
-    assert "| cartpole-swingup | planner | 0 | 65.0 (60-70) | 65.3 (62-68) | -0.3 | level | 65.0 / 66.0 |" in table, table
+    assert "| cartpole-swingup | planner | 0 | 65.0 (60-70) | 65.3 (62-68) | -0.3 | level | 65.0 / 66.0 | 1.00 |" in table, (
+        table
+    )
     assert (
-        "| cartpole-swingup | planner | 10000 | 510.0 (500-520) | 310.0 (300-320) | +200.0 | above | 510.0 / 310.0 |" in table
+        "| cartpole-swingup | planner | 10000 | 510.0 (500-520) | 310.0 (300-320) | +200.0 | above"
+        " | 510.0 / 310.0 | 0.10 |" in table
     ), table
     assert (
-        "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below | 110.0 / 410.0 |" in table
+        "| cartpole-swingup | planner | 20000 | 110.0 (100-120) | 410.0 (400-420) | -300.0 | below"
+        " | 110.0 / 410.0 | 0.10 |" in table
     ), table
     assert "| cartpole-swingup | authors | 2 | 20000 | 2 | 10000.0 |" in table, table  # wall time of each run
 
@@ -113,7 +118,8 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     )
     assert first < second
     assert (
-        "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below | 105.0 / 510.0 |" in table
+        "| cartpole-swingup | planner | 10000 | 105.0 (100-110) | 510.0 (500-520) | -405.0 | below"
+        " | 105.0 / 510.0 | 0.20 |" in table
     ), table
 
     # A method with a single policy (SB3's actor) is set against each of BOOM's policies.
@@ -123,8 +129,8 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     )
     table = (report / "summary.md").read_text()
     assert (
-        "| cartpole-swingup | planner / actor | 10000 | 510.0 (500-520) | 210.0 (200-220) | +300.0 | above | 510.0 / 210.0 |"
-        in table
+        "| cartpole-swingup | planner / actor | 10000 | 510.0 (500-520) | 210.0 (200-220) | +300.0 | above"
+        " | 510.0 / 210.0 | 0.20 |" in table
     ), table
 
 

@@ -10,7 +10,9 @@ environment's start latent shared by its samples (the first layers multiply it o
 per sample (MPPI's value estimate only; the prior's proposals share it in both), the update
 with the policy loss's Q input given as latent and action apart (only the action's input gradient
 formed) vs. concatenated, and with ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that
-precision (compiled before timing; compare with the eager row of the same precision).
+precision (compiled before timing; compare with the eager row of the same precision), and planning and the update
+with the Q heads' dropout in the training losses only (``q_dropout="train"``) vs. also in the planner
+and the TD target (``q_dropout="always"``).
 
     python benchmarks/ab_speedups.py --threads 2 --model-size 1
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
@@ -18,11 +20,12 @@ precision (compiled before timing; compare with the eager row of the same precis
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
+    python benchmarks/ab_speedups.py --threads 1 --model-size cpu --only q-dropout --repeats 30
 
 ``--only start-latent`` times just the planner with and without the shared start latent,
 ``--only q-split`` just the update with the split and the concatenated Q input (and prints both
-updates' matmul FLOPs), and ``--only precision`` just the update and the planner in float32 and in the bf16 variants, so that
-many repeats fit in little time.
+updates' matmul FLOPs), ``--only precision`` just the update and the planner in float32 and in the bf16 variants,
+and ``--only q-dropout`` just the update and the planner in both dropout modes, so that many repeats fit in little time.
 """
 
 import argparse
@@ -81,6 +84,12 @@ def set_precision_variant(policy, name: str) -> None:
     policy.set_float32_outputs(float32_outputs)
 
 
+def set_q_dropout(policy, mode: str) -> None:
+    """Switch the Q heads' dropout mode of a built policy (both ensembles, as the constructor would)."""
+    policy.q_dropout = mode
+    policy.q_ensemble.dropout_always = policy.q_target.dropout_always = mode == "always"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="dm_control/cartpole-swingup-v0")
@@ -94,7 +103,10 @@ def main() -> None:
         help="also time BOOM(compile=True) in this precision",
     )
     parser.add_argument(
-        "--only", choices=["start-latent", "q-split", "precision"], default=None, help="time only this comparison"
+        "--only",
+        choices=["start-latent", "q-split", "precision", "q-dropout"],
+        default=None,
+        help="time only this comparison",
     )
     args = parser.parse_args()
 
@@ -167,6 +179,8 @@ def main() -> None:
         times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
     if args.only == "q-split":
         times = {"update, fused Adam, sb3-boom kernels": [], "update, Q input concatenated": []}
+    if args.only == "q-dropout":
+        times = {f"{kind}, q_dropout={mode}": [] for mode in ("train", "always") for kind in ("update", "plan")}
     if compiled is not None:
         times.update({f"{kind}, compile=True, {args.compile}": [] for kind in ("update", "plan")})
     fused = models["fused Adam"]
@@ -183,6 +197,12 @@ def main() -> None:
         if args.only == "q-split":
             times["update, Q input concatenated"].append(update_seconds(concatenated=True))
             times["update, fused Adam, sb3-boom kernels"].append(update_seconds(concatenated=False))
+            continue
+        if args.only == "q-dropout":
+            for mode in ("train", "always"):
+                set_q_dropout(policy, mode)
+                times[f"update, q_dropout={mode}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
+                times[f"plan, q_dropout={mode}"].append(seconds(lambda: policy.plan(obs)))
             continue
         if everything or args.only == "precision":
             for name in PRECISION_VARIANTS:

@@ -84,12 +84,6 @@ def set_precision_variant(policy, name: str) -> None:
     policy.set_float32_outputs(float32_outputs)
 
 
-def set_q_dropout(policy, mode: str) -> None:
-    """Switch the Q heads' dropout mode of a built policy (both ensembles, as the constructor would)."""
-    policy.q_dropout = mode
-    policy.q_ensemble.dropout_always = policy.q_target.dropout_always = mode == "always"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="dm_control/cartpole-swingup-v0")
@@ -200,7 +194,7 @@ def main() -> None:
             continue
         if args.only == "q-dropout":
             for mode in ("train", "always"):
-                set_q_dropout(policy, mode)
+                policy.set_q_dropout(mode)
                 times[f"update, q_dropout={mode}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
                 times[f"plan, q_dropout={mode}"].append(seconds(lambda: policy.plan(obs)))
             continue

@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(256):
         observations.append(observation)
         observation, *_ = env.step(env.action_space.sample())
+    policy.set_q_dropout("train")  # eval mode: no dropout on our side either
     with th.no_grad():
         their_dropout.train(False)
         differences = compare_networks(policy, agent.model, th.as_tensor(np.array(observations), dtype=th.float32), args.seed)
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         seeds = [args.seed + i for i in range(args.episodes)]
         with th.no_grad():
             for name, planner_dropout in (("ours, Q dropout off", False), ("ours, Q dropout on", True)):
-                policy.q_ensemble.dropout_always = planner_dropout
+                policy.set_q_dropout("always" if planner_dropout else "train")
                 returns = [run_episode(model, env, seed, "planner, no noise", None) for seed in seeds]
                 report(name, returns, args.fail_below)
             for name, planner_dropout in (("theirs, Q dropout on", True), ("theirs, Q dropout off", False)):

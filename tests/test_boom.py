@@ -360,8 +360,20 @@ def test_q_dropout_mode_decides_where_the_q_heads_drop_units(tmp_path, q_dropout
     policy.set_training_mode(False)
     assert drops(target=False) == always  # the planner's value estimate
     assert drops(target=True) == always
+    # Switched on the built policy: the other mode's behaviour, for the planner and the TD target alike.
+    policy.set_q_dropout("train" if always else "always")
+    assert drops(target=False) == drops(target=True) == (not always)
     with pytest.raises(ValueError, match="q_dropout"):
         BOOM("MlpPolicy", "Pendulum-v1", **{**tiny_kwargs, "policy_kwargs": {**policy_kwargs, "q_dropout": "eval"}})
+    with pytest.raises(ValueError, match="q_dropout"):
+        policy.set_q_dropout("eval")
+
+
+def test_q_heads_drop_units_while_planning_by_default_as_the_authors_code_does(tiny_kwargs):
+    # The SPEC's text says otherwise; the authors' vmapped ensemble never leaves train mode (docs/results.md).
+    policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
+    assert policy.q_dropout == "always"
+    assert policy.q_ensemble.dropout_always and policy.q_target.dropout_always
 
 
 def _spy_on_training(model: BOOM) -> tuple[list, list]:

@@ -156,6 +156,7 @@ def test_cross_check_lays_our_q_heads_out_as_the_authors_ensemble(monkeypatch, t
 
     policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
     policy.set_training_mode(False)
+    policy.set_q_dropout("train")  # the heads rebuilt below have no dropout
     with th.no_grad():
         for parameter in policy.q_ensemble.parameters():  # no zero or unit parameters to hide a mix-up
             parameter.normal_(std=0.3)

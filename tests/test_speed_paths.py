@@ -228,7 +228,10 @@ def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval
 def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_kwargs):
     """precision="bfloat16": outputs are float32, close to the float32 path but not equal (bf16 matmuls ran),
     except the encoder's latent, which is float32's."""
-    model = BOOM("MlpPolicy", "Pendulum-v1", seed=2, precision="bfloat16", **{**tiny_kwargs, "learning_starts": 30})
+    # q_dropout="train": the Q heads are compared call by call, so they must not drop units in eval mode.
+    policy_kwargs = {**tiny_kwargs["policy_kwargs"], "q_dropout": "train"}
+    kwargs = {**tiny_kwargs, "learning_starts": 30, "policy_kwargs": policy_kwargs}
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=2, precision="bfloat16", **kwargs)
     policy = model.policy
     policy.set_training_mode(False)
     with th.no_grad():  # the reward and Q output layers start at zero: make every output non-trivial
@@ -253,7 +256,9 @@ def test_bfloat16_precision_runs_the_networks_in_bf16_and_returns_float32(tiny_k
 
 def test_bfloat16_keeps_the_dynamics_reward_and_q_output_layers_in_float32(tiny_kwargs):
     """Under bf16 the layers whose outputs the planner ranks compute in float32 from their (bf16) inputs."""
-    model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, precision="bfloat16", **tiny_kwargs)
+    # q_dropout="train": the Q output is compared with a second pass, so its heads must not drop units in eval mode.
+    policy_kwargs = {**tiny_kwargs["policy_kwargs"], "q_dropout": "train"}
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, precision="bfloat16", **{**tiny_kwargs, "policy_kwargs": policy_kwargs})
     policy = model.policy
     policy.set_training_mode(False)
     with th.no_grad():

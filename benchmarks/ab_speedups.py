@@ -219,13 +219,13 @@ def main() -> None:
     if args.only == "start-latent":
         for label, value_program in (("shared", estimate_value), ("per sample", value_of_per_sample_latents)):
             policy._value_program = value_program
-            with FlopCounterMode(display=False) as counter:
+            with th.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
                 policy.plan(obs)
             print(f"  plan matmul GFLOP, start latent {label}: {counter.get_total_flops() / 1e9:.2f}")
         policy._value_program = estimate_value
     if args.only == "q-split":
         for label, concatenated in (("split", False), ("concatenated", True)):
-            with FlopCounterMode(display=False) as counter:
+            with th.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
                 update_seconds(concatenated)
             print(f"  update matmul GFLOP, policy loss's Q input {label}: {counter.get_total_flops() / 1e9:.2f}")
     for label, values in times.items():

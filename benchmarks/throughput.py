@@ -88,7 +88,9 @@ def matmul_peak_flops(device: th.device, size: int = 2048, repeats: int = 10, dt
 
 
 def count_flops(function: Callable[[], Any]) -> int:
-    with FlopCounterMode(display=False) as counter:
+    """Matmul FLOPs of one call. Run eagerly: a compiled function called under FlopCounterMode falls
+    back to eager for the rest of the process (torch 2.13), which made the later timings eager."""
+    with th.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
         function()
     return counter.get_total_flops()
 

@@ -36,8 +36,7 @@ from collections.abc import Callable
 
 import torch as th
 import torch.nn.functional as F
-from throughput import make_env
-from torch.utils.flop_counter import FlopCounterMode
+from throughput import count_flops, make_env
 
 import sb3_boom.policies as policies_module
 from sb3_boom import BOOM
@@ -219,15 +218,13 @@ def main() -> None:
     if args.only == "start-latent":
         for label, value_program in (("shared", estimate_value), ("per sample", value_of_per_sample_latents)):
             policy._value_program = value_program
-            with th.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
-                policy.plan(obs)
-            print(f"  plan matmul GFLOP, start latent {label}: {counter.get_total_flops() / 1e9:.2f}")
+            flops = count_flops(lambda: policy.plan(obs))
+            print(f"  plan matmul GFLOP, start latent {label}: {flops / 1e9:.2f}")
         policy._value_program = estimate_value
     if args.only == "q-split":
         for label, concatenated in (("split", False), ("concatenated", True)):
-            with th.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
-                update_seconds(concatenated)
-            print(f"  update matmul GFLOP, policy loss's Q input {label}: {counter.get_total_flops() / 1e9:.2f}")
+            flops = count_flops(lambda concatenated=concatenated: update_seconds(concatenated))
+            print(f"  update matmul GFLOP, policy loss's Q input {label}: {flops / 1e9:.2f}")
     for label, values in times.items():
         print(f"  {label:36s} {1e3 * statistics.median(values[3:]):8.1f} ms")
 

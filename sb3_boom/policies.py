@@ -594,10 +594,10 @@ class WorldModelPolicy(BasePolicy):
             self.num_bins,
             self.dropout,
             float32_output=True,
-            dropout_always=self.q_dropout == "always",
         )
         self.q_target = deepcopy(self.q_ensemble).requires_grad_(False)
         self.q_target.train(False)
+        self.set_q_dropout(self.q_dropout)
         self.register_buffer("bins", losses.bin_centres(self.num_bins, self.vmin, self.vmax))
         # Running scale S of the policy's Q values (part of the saved state).
         self.register_buffer("q_scale", th.ones(1))

@@ -7,7 +7,8 @@ geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"``
 bf16 with its float32 encoder and output layers (dynamics, reward, Q) vs. bf16 with a bf16 encoder
 vs. bf16 throughout, planning with each
 environment's start latent shared by its samples (the first layers multiply it once) vs. given
-per sample (MPPI's value estimate only; the prior's proposals share it in both), the update
+per sample (MPPI's value estimate only; the prior's proposals share it in both), planning with
+the prior's proposals rolled out once per call vs. again in every MPPI iteration, the update
 with the policy loss's Q input given as latent and action apart (only the action's input gradient
 formed) vs. concatenated, and with ``--compile PRECISION`` eager vs. ``BOOM(compile=True)`` in that
 precision (compiled before timing; compare with the eager row of the same precision), and planning and the update
@@ -18,11 +19,14 @@ and the TD target (``q_dropout="always"``).
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu
     python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
+    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only pi-rollout --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu --only q-dropout --repeats 30
 
 ``--only start-latent`` times just the planner with and without the shared start latent,
+``--only pi-rollout`` just the planner with the proposals rolled out once and in every iteration
+(and prints both calls' matmul FLOPs),
 ``--only q-split`` just the update with the split and the concatenated Q input (and prints both
 updates' matmul FLOPs), ``--only precision`` just the update and the planner in float32 and in the bf16 variants,
 and ``--only q-dropout`` just the update and the planner in both dropout modes, so that many repeats fit in little time.
@@ -38,6 +42,7 @@ import torch as th
 import torch.nn.functional as F
 from throughput import count_flops, make_env
 
+import sb3_boom.planner as planner_module
 import sb3_boom.policies as policies_module
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
@@ -56,9 +61,31 @@ def seconds(function: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def value_of_per_sample_latents(model, z: th.Tensor, actions: th.Tensor, gamma: float) -> th.Tensor:
+def value_of_per_sample_latents(model, z: th.Tensor, actions: th.Tensor, gamma: float, rolled_out=None) -> th.Tensor:
     """The planner's value estimate with the start latent repeated for every sample (the plain path)."""
-    return estimate_value(model, z.expand(-1, actions.shape[2], -1), actions, gamma)
+    return estimate_value(model, z.expand(-1, actions.shape[2], -1), actions, gamma, rolled_out)
+
+
+def plan_rolling_out_proposals_every_iteration(policy, obs: th.Tensor) -> None:
+    """One planning call with the prior's proposals rolled out again in every MPPI iteration, with the
+    sampled sequences (the plain path), instead of once per call."""
+    original_rollout, proposals = planner_module.rollout, []
+
+    def capture_proposals(model, z: th.Tensor, actions: th.Tensor, gamma: float) -> tuple[th.Tensor, th.Tensor]:
+        # The planner's first rollout is the proposals': keep their actions and skip it.
+        planner_module.rollout = original_rollout
+        proposals.append(actions)
+        batch = actions.shape[1:-1]
+        return th.zeros(batch), th.zeros(*batch, policy.latent_dim)
+
+    def value(model, z: th.Tensor, sampled: th.Tensor, gamma: float, rolled_out=None) -> th.Tensor:
+        return estimate_value(model, z, th.cat([proposals[0], sampled], dim=2), gamma)
+
+    planner_module.rollout, policy._value_program = capture_proposals, value
+    try:
+        policy.plan(obs)
+    finally:
+        planner_module.rollout, policy._value_program = original_rollout, estimate_value
 
 
 def concatenated_q_logits(self, z: th.Tensor, action: th.Tensor, heads=None, target: bool = False) -> th.Tensor:
@@ -97,7 +124,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["start-latent", "q-split", "precision", "q-dropout"],
+        choices=["start-latent", "pi-rollout", "q-split", "precision", "q-dropout"],
         default=None,
         help="time only this comparison",
     )
@@ -170,6 +197,8 @@ def main() -> None:
         times.update({f"{kind}, {name}": [] for name in PRECISION_VARIANTS for kind in ("update", "plan")})
     if args.only == "start-latent":
         times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
+    if args.only == "pi-rollout":
+        times = {"plan, proposals rolled out once": [], "plan, proposals rolled out every iteration": []}
     if args.only == "q-split":
         times = {"update, fused Adam, sb3-boom kernels": [], "update, Q input concatenated": []}
     if args.only == "q-dropout":
@@ -186,6 +215,12 @@ def main() -> None:
         if args.only == "start-latent":
             times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
             times["plan, sb3-boom kernels"].append(plan_seconds(estimate_value))
+            continue
+        if args.only == "pi-rollout":
+            times["plan, proposals rolled out every iteration"].append(
+                seconds(lambda: plan_rolling_out_proposals_every_iteration(policy, obs))
+            )
+            times["plan, proposals rolled out once"].append(seconds(lambda: policy.plan(obs)))
             continue
         if args.only == "q-split":
             times["update, Q input concatenated"].append(update_seconds(concatenated=True))
@@ -221,6 +256,12 @@ def main() -> None:
             flops = count_flops(lambda: policy.plan(obs))
             print(f"  plan matmul GFLOP, start latent {label}: {flops / 1e9:.2f}")
         policy._value_program = estimate_value
+    if args.only == "pi-rollout":
+        for label, call in (
+            ("once", lambda: policy.plan(obs)),
+            ("every iteration", lambda: plan_rolling_out_proposals_every_iteration(policy, obs)),
+        ):
+            print(f"  plan matmul GFLOP, proposals rolled out {label}: {count_flops(call) / 1e9:.2f}")
     if args.only == "q-split":
         for label, concatenated in (("split", False), ("concatenated", True)):
             flops = count_flops(lambda concatenated=concatenated: update_seconds(concatenated))

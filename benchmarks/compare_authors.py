@@ -89,7 +89,7 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import torch as th
-from throughput import cpu_description
+from throughput import count_flops, cpu_description, matmul_peak_flops
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
 AUTHORS_MODULES = (
@@ -395,11 +395,19 @@ def run_pair(
             timings[name].agent_rounds.append((n_steps, timed(lambda name=name, n=n_steps: sides[name].agent_steps(n))))
 
     summaries = {name: timings[name].summary() for name in SIDES}
+    # After every timing: counting runs the calls eagerly (see throughput.count_flops).
+    peak = matmul_peak_flops(th.device("cpu"), dtype=th.bfloat16 if args.precision == "bfloat16" else th.float32)
+    for name, side in sides.items():
+        summaries[name].update(arithmetic(side, summaries[name], peak))
     theirs, ours_summary = summaries["authors"], summaries["sb3_boom"]
     speedup = {
         "plan": theirs["plan_ms"] / ours_summary["plan_ms"],
         "update": theirs["update_ms"] / ours_summary["update_ms"],
         "agent_steps": ours_summary["agent_steps_per_s"] / theirs["agent_steps_per_s"],
+    }
+    # The share of the matmul peak that our calls, with their own FLOPs, would need to take half their time.
+    two_x_needs = {
+        kind: 100 * ours_summary[f"{kind}_gflop"] * 1e9 / (theirs[f"{kind}_ms"] / 2e3) / peak for kind in ("plan", "update")
     }
     common = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -416,6 +424,7 @@ def run_pair(
         "shared_settings": asdict(settings),
         "settings": settings_table,
         "mismatches": mismatches,
+        "matmul_peak_gflops": peak / 1e9,
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "torch": th.__version__,
@@ -423,10 +432,18 @@ def run_pair(
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         **cpu_description(),
     }
-    return [
-        {**common, "side": name, **summaries[name], **({"speedup_vs_authors": speedup} if name == "sb3_boom" else {})}
-        for name in SIDES
-    ]
+    ours_only = {"speedup_vs_authors": speedup, "two_x_needs_pct_peak": two_x_needs}
+    return [{**common, "side": name, **summaries[name], **(ours_only if name == "sb3_boom" else {})} for name in SIDES]
+
+
+def arithmetic(side: "AuthorsSide | OursSide", summary: dict[str, Any], peak: float) -> dict[str, float]:
+    """Matmul GFLOP of one planning call and of one update, and the share of ``peak`` (FLOP/s) they reach."""
+    figures: dict[str, float] = {}
+    for kind, call in (("plan", side.plan), ("update", side.update)):
+        flops = count_flops(call)
+        figures[f"{kind}_gflop"] = flops / 1e9
+        figures[f"{kind}_pct_peak"] = 100 * flops / (summary[f"{kind}_ms"] / 1e3) / peak
+    return figures
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -440,6 +457,18 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"{row['task']:18s} {row['model_size']:>4d} {row['side']:9s} {row['plan_ms']:9.1f} {row['update_ms']:10.1f} "
             f"{row['agent_steps_per_s']:8.2f}   {ratios}"
+        )
+    print()
+    header = f"{'task':18s} {'size':>4s} {'side':9s} {'plan GFLOP':>10s} {'% peak':>7s} {'update GFLOP':>12s} {'% peak':>7s}"
+    header += "   2x needs % peak (plan, update)"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        needs = row.get("two_x_needs_pct_peak")
+        print(
+            f"{row['task']:18s} {row['model_size']:>4d} {row['side']:9s} {row['plan_gflop']:10.2f} "
+            f"{row['plan_pct_peak']:7.1f} {row['update_gflop']:12.2f} {row['update_pct_peak']:7.1f}   "
+            + (f"{needs['plan']:.1f}  {needs['update']:.1f}" if needs else "")
         )
 
 
@@ -514,7 +543,9 @@ def main() -> None:
             all_rows.extend(rows)
     print()
     print_table(all_rows)
-    print(f"\nspeedup: authors' time / ours (plan, update), ours / authors' (steps/s).  Rows appended to {args.output}")
+    print("\nspeedup: authors' time / ours (plan, update), ours / authors' (steps/s). % peak: matmul FLOPs per second")
+    print("over the machine's matmul peak, measured in this run. 2x needs: the share of that peak at which our")
+    print(f"call, with its own matmul FLOPs, would take half the authors' time. Rows appended to {args.output}")
 
 
 if __name__ == "__main__":

@@ -110,21 +110,50 @@ def warm_start_mean(
     return mean
 
 
-def estimate_value(model: LatentModel, z: th.Tensor, actions: th.Tensor, gamma: float) -> th.Tensor:
+def rollout(model: LatentModel, z: th.Tensor, actions: th.Tensor, gamma: float) -> tuple[th.Tensor, th.Tensor]:
+    """
+    The discounted reward sum ``sum_t gamma^t R(z_t, a_t)`` of an H-step latent rollout and its last
+    latent ``z_H``.
+
+    :param z: ``[..., L]`` start latents, or ``[n, 1, L]``: one per environment, shared by its samples
+    :param actions: ``[H, ..., A]`` (time first)
+    :return: ``[...]`` and ``[..., L]`` (the batch dimensions of ``actions``)
+    """
+    reward_sum = th.zeros(z.shape[:-1], device=z.device)
+    discount = 1.0
+    for t in range(actions.shape[0]):
+        reward_sum = reward_sum + discount * model.predict_reward(z, actions[t])
+        z = model.next_latent(z, actions[t])
+        discount *= gamma
+    return reward_sum, z
+
+
+def estimate_value(
+    model: LatentModel,
+    z: th.Tensor,
+    actions: th.Tensor,
+    gamma: float,
+    rolled_out: tuple[th.Tensor, th.Tensor] | None = None,
+) -> th.Tensor:
     """
     ``G = sum_t gamma^t R(z_t, a_t) + gamma^H Q(z_H, pi(z_H))`` (Q: mean of two random heads).
 
     :param z: ``[..., L]`` start latents, or ``[n, 1, L]``: one per environment, shared by its samples
     :param actions: ``[H, ..., A]`` (time first)
-    :return: ``[...]`` (the batch dimensions of ``actions``)
+    :param rolled_out: the :func:`rollout` (reward sums ``[n, P]``, last latents ``[n, P, L]``) of P
+        further sequences, rolled out before: their values come first in the output. Only the
+        terminal term, which draws the prior's action and the Q heads' dropout afresh, is computed
+        for them.
+    :return: ``[...]`` (the batch dimensions of ``actions``), with the P values first along the last one
     """
-    value = th.zeros(z.shape[:-1], device=z.device)
-    discount = 1.0
-    for t in range(actions.shape[0]):
-        value = value + discount * model.predict_reward(z, actions[t])
-        z = model.next_latent(z, actions[t])
-        discount *= gamma
-    return value + discount * model.q_value(z, model.sample_action(z), reduce="avg")
+    reward_sum, z = rollout(model, z, actions, gamma)
+    if rolled_out is not None:
+        # expand(): a model may leave a shared latent unbroadcast where it does not change it.
+        pi_sum, pi_z = rolled_out
+        z = th.cat([pi_z.expand(*pi_sum.shape, -1), z.expand(*reward_sum.shape, -1)], dim=-2)
+        reward_sum = th.cat([pi_sum, reward_sum], dim=-1)
+    discount = math.prod([gamma] * actions.shape[0])  # the product rollout() formed, in its order
+    return reward_sum + discount * model.q_value(z, model.sample_action(z), reduce="avg")
 
 
 @th.no_grad()
@@ -136,7 +165,7 @@ def plan(
     previous_mean: th.Tensor | None = None,
     episode_start: th.Tensor | None = None,
     deterministic: bool = False,
-    value_fn: Callable[[LatentModel, th.Tensor, th.Tensor, float], th.Tensor] = estimate_value,
+    value_fn: Callable[..., th.Tensor] = estimate_value,
 ) -> PlanResult:
     """
     MPPI over action sequences for every environment at once.
@@ -148,7 +177,7 @@ def plan(
     :param previous_mean: warm-start state from the previous call, ``[n, H, A]``
     :param episode_start: ``[n]`` booleans, True where the warm start must be discarded
     :param deterministic: execute ``mu_beta`` instead of ``mu_beta + std * noise``
-    :param value_fn: :func:`estimate_value` or a compiled version of it
+    :param value_fn: :func:`estimate_value` or a compiled version of it (same arguments)
     """
     n_envs, latent_dim = z.shape
     horizon, device = config.horizon, z.device
@@ -160,12 +189,16 @@ def plan(
     # (a shared latent's part of the first layers is computed once, not once per sample).
     z_start = z.unsqueeze(1)
     pi_actions = th.empty(horizon, n_envs, num_pi, action_dim, device=device)
+    pi_rollout = None
     if num_pi > 0:
         z_pi = z_start
         for t in range(horizon):
             pi_actions[t] = model.sample_action(z_pi.expand(n_envs, num_pi, latent_dim))
             if t < horizon - 1:
                 z_pi = model.next_latent(z_pi, pi_actions[t])
+        # The prior's sequences are the same in every iteration, and so are their rewards and latents
+        # (no dropout there): rolled out once, not once per iteration.
+        pi_rollout = rollout(model, z_start, pi_actions, gamma)
 
     mean = warm_start_mean(previous_mean, episode_start, n_envs, horizon, action_dim, device).transpose(0, 1)
     std = th.full((horizon, n_envs, action_dim), config.max_std, device=device)
@@ -175,7 +208,7 @@ def plan(
         noise = th.randn(horizon, n_envs, num_samples - num_pi, action_dim, device=device)
         sampled = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp_(-1.0, 1.0)
         actions = th.cat([pi_actions, sampled], dim=2)
-        value = value_fn(model, z_start, actions, gamma).expand(n_envs, num_samples).nan_to_num(0.0)
+        value = value_fn(model, z_start, sampled, gamma, pi_rollout).expand(n_envs, num_samples).nan_to_num(0.0)
         elite_value, elite_index = th.topk(value, num_elites, dim=1)
         elite_actions = actions[:, env_index, elite_index]  # [H, n, elites, A]
         score = th.softmax(config.temperature * elite_value, dim=1)  # = exp(T (V - max V)) normalised

@@ -201,8 +201,8 @@ def test_planner_multiplies_each_environments_start_latent_once_with_the_per_sam
             assert shared.shape == expected.shape
             th.testing.assert_close(shared, expected, **tolerance)
 
-    def value_of_per_sample_latents(model_, z_, actions_, gamma):
-        return estimate_value(model_, z_.expand(-1, actions_.shape[2], -1), actions_, gamma)
+    def value_of_per_sample_latents(model_, z_, actions_, gamma, rolled_out=None):
+        return estimate_value(model_, z_.expand(-1, actions_.shape[2], -1), actions_, gamma, rolled_out)
 
     th.manual_seed(0)
     with FlopCounterMode(display=False) as shared_flops:
@@ -215,6 +215,55 @@ def test_planner_multiplies_each_environments_start_latent_once_with_the_per_sam
     if precision == "float32":  # bf16's rounding can swap near-tied elites; its layers are compared above
         for name in ("action", "planner_action", "std", "mean", "value"):
             th.testing.assert_close(getattr(planned, name), getattr(expected_plan, name), rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_planner_rolls_out_the_priors_sequences_once_with_the_per_iteration_answers(tiny_kwargs, monkeypatch):
+    """
+    The prior's proposals are the same in every MPPI iteration, and so are their rewards and latents:
+    they are rolled out once per planning call. Same plan as rolling them out again in every
+    iteration (the terminal Q term, which draws the prior's action and the dropout masks afresh, is
+    evaluated for every sequence in both), and fewer matmul FLOPs.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sb3_boom import planner as planner_module
+
+    kwargs = {**tiny_kwargs, "num_samples": 48, "num_pi_trajs": 12, "num_elites": 8, "iterations": 4}
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, **kwargs)
+    policy = model.policy
+    policy.set_training_mode(False)
+    assert policy.q_dropout == "always"  # the terminal term draws dropout masks in both paths
+    with th.no_grad():  # the reward output layer starts orthogonal, Q's at zero: make them non-trivial
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * th.randn_like(parameter))
+    obs = th.randn(3, 3)
+
+    original_rollout, original_estimate = planner_module.rollout, planner_module.estimate_value
+    rollouts: list[th.Tensor] = []  # the action sequences of every rollout, in order
+
+    def recording_rollout(model_, z_, actions, gamma):
+        rollouts.append(actions)
+        return original_rollout(model_, z_, actions, gamma)
+
+    monkeypatch.setattr(planner_module, "rollout", recording_rollout)
+    th.manual_seed(0)
+    with FlopCounterMode(display=False) as once_flops:
+        planned = policy.plan(obs)
+    # One rollout of the 12 proposals, then one of the 36 sampled sequences per iteration.
+    assert [actions.shape[2] for actions in rollouts] == [12, 36, 36, 36, 36]
+    pi_actions = rollouts[0]
+
+    def value_rolling_out_every_sequence(model_, z_, sampled, gamma, rolled_out=None):
+        return original_estimate(model_, z_, th.cat([pi_actions, sampled], dim=2), gamma)
+
+    monkeypatch.setattr(planner_module, "rollout", original_rollout)
+    policy._value_program = value_rolling_out_every_sequence
+    th.manual_seed(0)  # the same proposals again: they are drawn first
+    with FlopCounterMode(display=False) as every_iteration_flops:
+        expected_plan = policy.plan(obs)
+    assert once_flops.get_total_flops() < every_iteration_flops.get_total_flops()
+    for name in ("action", "planner_action", "std", "mean", "value"):
+        th.testing.assert_close(getattr(planned, name), getattr(expected_plan, name), rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_set_training_mode_switches_every_submodule_and_keeps_the_target_in_eval(tiny_kwargs):

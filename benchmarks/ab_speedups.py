@@ -1,7 +1,8 @@
 """
 Before/after of sb3-boom's CPU speed-ups, interleaved in one process so that a busy machine slows
 both sides alike: the update with fused Adam vs. multi-tensor and per-parameter-loop Adam, and
-planning and the update with sb3-boom's Mish (exp form, closed-form backward) vs. ``F.mish``, with
+planning and the update with sb3-boom's Mish (sigmoid form, closed-form backward) vs. ``F.mish``
+and vs. its previous exp form (``--only mish-form``), with
 sb3-boom's SimNorm softmax (short rows, closed-form backward) vs. ``F.softmax``, with the Q heads'
 geometric-gap dropout vs. ``F.dropout``, in float32 vs. ``precision="bfloat16"`` (bf16 autocast),
 bf16 with its float32 encoder and output layers (dynamics, reward, Q) vs. bf16 with a bf16 encoder
@@ -20,6 +21,7 @@ and the TD target (``q_dropout="always"``).
     python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only pi-rollout --repeats 30
+    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only mish-form --repeats 20
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
     python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
     python benchmarks/ab_speedups.py --threads 1 --model-size cpu --only q-dropout --repeats 30
@@ -88,6 +90,34 @@ def plan_rolling_out_proposals_every_iteration(policy, obs: th.Tensor) -> None:
         planner_module.rollout, policy._value_program = original_rollout, estimate_value
 
 
+class _ExpFormMish(th.autograd.Function):
+    """sb3-boom's Mish before the sigmoid form: ``x n / (n + 2)`` with ``n = e^x (e^x + 2)``, and the
+    closed-form derivative through ``sigmoid``."""
+
+    @staticmethod
+    def forward(ctx, x: th.Tensor) -> th.Tensor:
+        e = x.clamp(max=20.0).exp_()
+        n = e.add(2.0).mul_(e)
+        t = n.div_(n + 2.0)
+        ctx.save_for_backward(x, t)
+        return x * t
+
+    @staticmethod
+    def backward(ctx, grad_output: th.Tensor) -> th.Tensor:
+        x, t = ctx.saved_tensors
+        return grad_output * (t + x * th.sigmoid(x) * (1.0 - t * t))
+
+
+def exp_form_mish(x: th.Tensor) -> th.Tensor:
+    if x.numel() < 8192:
+        return F.mish(x)
+    if x.requires_grad and th.is_grad_enabled():
+        return _ExpFormMish.apply(x)
+    e = x.clamp(max=20.0).exp_()
+    n = e.add(2.0).mul_(e)
+    return x * n.div_(n + 2.0)
+
+
 def concatenated_q_logits(self, z: th.Tensor, action: th.Tensor, heads=None, target: bool = False) -> th.Tensor:
     """Q logits of the concatenated input, also in the policy loss (the plain path)."""
     ensemble = self.q_target if target else self.q_ensemble
@@ -124,7 +154,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["start-latent", "pi-rollout", "q-split", "precision", "q-dropout"],
+        choices=["start-latent", "pi-rollout", "mish-form", "q-split", "precision", "q-dropout"],
         default=None,
         help="time only this comparison",
     )
@@ -199,6 +229,8 @@ def main() -> None:
         times = {"plan, sb3-boom kernels": [], "plan, start latent per sample": []}
     if args.only == "pi-rollout":
         times = {"plan, proposals rolled out once": [], "plan, proposals rolled out every iteration": []}
+    if args.only == "mish-form":
+        times = {f"{kind}, Mish {form} form": [] for form in ("exp", "sigmoid") for kind in ("update", "plan")}
     if args.only == "q-split":
         times = {"update, fused Adam, sb3-boom kernels": [], "update, Q input concatenated": []}
     if args.only == "q-dropout":
@@ -221,6 +253,13 @@ def main() -> None:
                 seconds(lambda: plan_rolling_out_proposals_every_iteration(policy, obs))
             )
             times["plan, proposals rolled out once"].append(seconds(lambda: policy.plan(obs)))
+            continue
+        if args.only == "mish-form":
+            for form, function in (("exp", exp_form_mish), ("sigmoid", ours[0])):
+                policies_module.mish = function
+                times[f"update, Mish {form} form"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
+                times[f"plan, Mish {form} form"].append(seconds(lambda: policy.plan(obs)))
+            policies_module.mish = ours[0]
             continue
         if args.only == "q-split":
             times["update, Q input concatenated"].append(update_seconds(concatenated=True))

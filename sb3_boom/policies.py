@@ -60,47 +60,53 @@ def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[
     return {}
 
 
-# Below this size F.mish's single kernel call beats the few passes of the exp form (measured on CPU).
-_EXP_MISH_MIN_NUMEL = 8192
+# Below this size F.mish's single kernel call beats the few passes of the closed form (measured on CPU).
+_CLOSED_FORM_MISH_MIN_NUMEL = 8192
 
 
-def _tanh_softplus(x: th.Tensor) -> th.Tensor:
-    """``tanh(softplus(x))`` as ``n / (n + 2)`` with ``n = e^x (e^x + 2)``: one exp, no log or tanh."""
-    e = x.clamp(max=20.0).exp_()  # beyond 20, n / (n + 2) is 1 in float32
-    n = e.add(2.0).mul_(e)
-    return n.div_(n + 2.0)
+def _tanh_softplus(s: th.Tensor) -> th.Tensor:
+    """
+    ``tanh(softplus(x))`` from ``s = sigmoid(x)``: ``q / (2 - q)`` with ``q = s (2 - s)``. (With
+    ``e = e^x``, ``tanh(softplus(x)) = ((1 + e)^2 - 1) / ((1 + e)^2 + 1)`` and ``1 + e = 1 / (1 - s)``.)
+    Accurate at both ends: ``s`` itself for very negative ``x``, 1 for large ``x``.
+    """
+    q = th.rsub(s, 2.0).mul_(s)
+    return q.div_(th.rsub(q, 2.0))
 
 
-class _ExpMish(th.autograd.Function):
+class _SigmoidMish(th.autograd.Function):
     """Mish through :func:`_tanh_softplus`, with its closed-form derivative ``t + x sigmoid(x) (1 - t^2)``."""
 
     @staticmethod
     def forward(ctx: Any, x: th.Tensor) -> th.Tensor:
-        t = _tanh_softplus(x)
-        ctx.save_for_backward(x, t)
+        s = th.sigmoid(x)
+        t = _tanh_softplus(s)
+        ctx.save_for_backward(x, s, t)
         return x * t
 
     @staticmethod
     def backward(ctx: Any, grad_output: th.Tensor) -> th.Tensor:
-        x, t = ctx.saved_tensors
-        return grad_output * (t + x * th.sigmoid(x) * (1.0 - t * t))
+        x, s, t = ctx.saved_tensors
+        return grad_output * (t + x * s * (1.0 - t * t))
 
 
 def mish(x: th.Tensor) -> th.Tensor:
     """
-    Mish, ``x * tanh(softplus(x))``. On CPU, ``F.mish`` is slower than a 128x128 matmul over the same
-    batch; for tensors of 8192+ elements this computes it as ``x * n / (n + 2)`` with
-    ``n = e^x (e^x + 2)`` (one exp and a few vectorised passes) and, under autograd, with the
-    closed-form derivative: 1.5-2.5x faster forward, 1.3-1.9x forward + backward; values equal to
-    ``F.mish`` within 1e-6, gradients within 1e-5 (tests/test_speed_paths.py). Elsewhere (GPU kernels
-    fuse ``F.mish``; float16, where ``n`` overflows; small tensors, where the extra operator calls cost
-    more) it is ``F.mish``.
+    Mish, ``x * tanh(softplus(x))``. On CPU, ``F.mish`` (three transcendental functions per element)
+    is slower than a 128x128 matmul over the same batch; for tensors of 8192+ elements this computes
+    it from one ``sigmoid`` and a few vectorised passes (:func:`_tanh_softplus`) and, under autograd,
+    with the closed-form derivative, which reuses the forward's sigmoid: 3.6x faster forward and 1.8x
+    forward + backward than ``F.mish`` on a ``[1536, 512]`` tensor (1 thread, AMD EPYC); values
+    and gradients equal to ``F.mish``'s within float tolerance (tests/test_speed_paths.py). The sigmoid, not ``exp``: torch's
+    CPU ``exp`` goes through MKL's vector math, which ran at 0.81 ns per element on an AMD EPYC
+    against 0.40 ns for ``sigmoid``. Elsewhere (GPU kernels fuse ``F.mish``; float16; small tensors,
+    where the extra operator calls cost more) it is ``F.mish``.
     """
-    if x.numel() < _EXP_MISH_MIN_NUMEL or x.device.type != "cpu" or x.dtype == th.float16:
+    if x.numel() < _CLOSED_FORM_MISH_MIN_NUMEL or x.device.type != "cpu" or x.dtype == th.float16:
         return F.mish(x)
     if x.requires_grad and th.is_grad_enabled():
-        return _ExpMish.apply(x)
-    return x * _tanh_softplus(x)
+        return _SigmoidMish.apply(x)
+    return x * _tanh_softplus(th.sigmoid(x))
 
 
 # Where the Q heads' dropout is on (see ``WorldModelPolicy``'s ``q_dropout``). The default, "always", departs

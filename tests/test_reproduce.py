@@ -281,3 +281,21 @@ def test_precision_check_compares_rankings_and_returns_in_both_precisions(tmp_pa
     # The shipped bf16 keeps the encoder in float32: its latents are float32's; with a bf16 encoder they are not.
     assert rows["bf16"][10] == 0.0 and rows["bf16, bf16 encoder"][10] > 0.0
     assert rows["float32, next batch"][10] > 0.0
+
+
+def test_speed_floor_counts_each_transcendental_element_of_forward_and_backward(monkeypatch):
+    """benchmarks/speed_floor.py's counter: one count per output element of each transcendental
+    operator, backward passes included, nothing for the arithmetic around them."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import speed_floor
+
+    x = th.randn(4, 101, requires_grad=True)
+
+    def loss_and_backward() -> None:
+        loss = th.exp(x).sum() + th.log_softmax(x, dim=-1).sum() + th.tanh(2.0 * x[:2] + 1.0).sum()
+        loss.backward()
+
+    counts = speed_floor.count_transcendentals(loss_and_backward)
+    # exp's and tanh's backward passes reuse their outputs (no transcendental); log-softmax's takes an exp.
+    assert counts == {"exp": 404, "log_softmax": 404, "log_softmax_backward": 404, "tanh": 202}
+    assert all(0.0 < speed_floor.seconds_per_element(family, repeats=3) < 1e-6 for family in counts)

@@ -39,24 +39,24 @@ def test_cpu_preset_is_a_valid_configuration():
 
 
 def test_mish_matches_torch_mish_in_value_and_gradient():
-    from sb3_boom.policies import _EXP_MISH_MIN_NUMEL, mish
+    from sb3_boom.policies import _CLOSED_FORM_MISH_MIN_NUMEL, mish
 
     x = th.cat([th.linspace(-60.0, 60.0, 60001), th.randn(10000) * 3, th.tensor([0.0, -0.0, 20.0, 21.0, -20.0])])
-    assert x.numel() >= _EXP_MISH_MIN_NUMEL  # large enough for the exp form
+    assert x.numel() >= _CLOSED_FORM_MISH_MIN_NUMEL  # large enough for the closed form
     th.testing.assert_close(mish(x), th.nn.functional.mish(x), rtol=1e-5, atol=1e-6)  # the no-grad path
     x.requires_grad_()
     reference = x.detach().clone().requires_grad_()
     ours, theirs = mish(x), th.nn.functional.mish(reference)
-    assert "ExpMish" in type(ours.grad_fn).__name__  # the closed-form backward, not F.mish's
+    assert "SigmoidMish" in type(ours.grad_fn).__name__  # the closed-form backward, not F.mish's
     th.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     weights = th.randn_like(x)
     (ours * weights).sum().backward()
     (theirs * weights).sum().backward()
     th.testing.assert_close(x.grad, reference.grad, rtol=1e-5, atol=1e-5)
-    small = th.randn(_EXP_MISH_MIN_NUMEL - 1)
+    small = th.randn(_CLOSED_FORM_MISH_MIN_NUMEL - 1)
     th.testing.assert_close(mish(small), th.nn.functional.mish(small))
     half = x.detach().half()
-    assert th.equal(mish(half), th.nn.functional.mish(half))  # float16: n would overflow, so F.mish
+    assert th.equal(mish(half), th.nn.functional.mish(half))  # float16: F.mish
 
 
 def test_short_row_softmax_matches_torch_softmax_in_value_and_gradient():

@@ -97,9 +97,9 @@ def mish(x: th.Tensor) -> th.Tensor:
     it from one ``sigmoid`` and a few vectorised passes (:func:`_tanh_softplus`) and, under autograd,
     with the closed-form derivative, which reuses the forward's sigmoid: 3.6x faster forward and 1.8x
     forward + backward than ``F.mish`` on a ``[1536, 512]`` tensor (1 thread, AMD EPYC); values
-    and gradients equal to ``F.mish``'s within float tolerance (tests/test_speed_paths.py). The sigmoid, not ``exp``: torch's
-    CPU ``exp`` goes through MKL's vector math, which ran at 0.81 ns per element on an AMD EPYC
-    against 0.40 ns for ``sigmoid``. Elsewhere (GPU kernels fuse ``F.mish``; float16; small tensors,
+    and gradients equal to ``F.mish``'s within float tolerance (tests/test_speed_paths.py). The
+    sigmoid, not ``exp``: torch's CPU ``exp`` goes through MKL's vector math, which ran at 0.81 ns
+    per element on an AMD EPYC against 0.40 ns for ``sigmoid``. Elsewhere (GPU kernels fuse ``F.mish``; float16; small tensors,
     where the extra operator calls cost more) it is ``F.mish``.
     """
     if x.numel() < _CLOSED_FORM_MISH_MIN_NUMEL or x.device.type != "cpu" or x.dtype == th.float16:

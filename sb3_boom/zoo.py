@@ -8,6 +8,8 @@ so ``python -m rl_zoo3.train --algo boom ...`` (and ``enjoy``, ``record_video``,
 unchanged. Nothing in sb3_boom imports this module.
 """
 
+import copy
+import difflib
 import functools
 import importlib.util
 import inspect
@@ -19,6 +21,7 @@ from typing import Any
 import optuna
 
 from sb3_boom.env_defaults import lambda_align_for
+from sb3_boom.presets import PRESETS
 
 ALGO_NAME = "boom"
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
@@ -30,6 +33,77 @@ def shipped_hyperparams_path() -> pathlib.Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"hyperparams/boom.yml is missing from the sb3-boom installation ({_PACKAGE_DIR})")
+
+
+DMC_PREFIX = "dm_control/"
+# The paper's protocol on the DeepMind Control Suite, as the YAML's dm_control entries spell it: the Dict
+# observation flattened, float64 -> float32, each action repeated twice (rewards summed).
+DMC_ENV_WRAPPER: list[Any] = [
+    "gymnasium.wrappers.FlattenObservation",
+    {"gymnasium.wrappers.DtypeObservation": {"dtype": "float32"}},
+    {"rl_zoo3.wrappers.FrameSkip": {"skip": 2}},
+]
+# Budgets of derived entries, in agent steps (x2 = env steps): 100k env steps with the CPU preset (the
+# YAML's easy entries), 1M env steps with the paper's model on a GPU (the published curves' 1M point).
+DMC_CPU_TIMESTEPS = 50_000
+DMC_GPU_TIMESTEPS = 500_000
+
+
+def dmc_hyperparams(env_id: str, device: Any = "auto") -> dict[str, Any]:
+    """
+    The RL Zoo entry of a ``dm_control/*`` id that the config file does not list.
+
+    Rule: ``stable_baselines3.common.utils.get_device(device)`` (what BOOM will run on; rl_zoo3's
+    ``--device``, "auto" by default) is CUDA -> the paper's setting (BOOM's defaults, the 5M model,
+    ``PRESETS["paper"]``) for 5e5 agent steps; anything else -> the CPU preset (``PRESETS["cpu"]``) for
+    5e4 agent steps, as the YAML's easy DMC entries. Both with the paper's env protocol
+    (:data:`DMC_ENV_WRAPPER`) and ``lambda_align: auto``.
+
+    :param env_id: a ``dm_control/<domain>-<task>-v0`` id registered by shimmy
+    :param device: the device BOOM will be given ("auto", "cpu", "cuda", ``th.device``)
+    :return: the entry, as a YAML entry would be read
+    """
+    if not env_id.startswith(DMC_PREFIX):
+        raise ValueError(f"{env_id!r} is not a dm_control/* id: add an entry for it to hyperparams/boom.yml (or --conf-file)")
+    _check_registered(env_id)
+    from stable_baselines3.common.utils import get_device
+
+    on_gpu = get_device(device).type == "cuda"
+    preset = PRESETS["paper" if on_gpu else "cpu"]
+    entry = {
+        "policy": "MlpPolicy",
+        "n_timesteps": float(DMC_GPU_TIMESTEPS if on_gpu else DMC_CPU_TIMESTEPS),
+        **preset,
+        "lambda_align": "auto",
+        "env_wrapper": DMC_ENV_WRAPPER,
+    }
+    return copy.deepcopy(entry)  # rl_zoo3 writes into the entry, SB3 into policy_kwargs
+
+
+def _check_registered(env_id: str) -> None:
+    """Fail early, with the close matches, on an id shimmy does not register (a typo would train nothing)."""
+    import gymnasium as gym
+
+    if importlib.util.find_spec("shimmy") is None:
+        raise ModuleNotFoundError(f"{env_id} needs shimmy[dm-control]: pip install 'sb3-boom[dmc]'")
+    import shimmy
+
+    gym.register_envs(shimmy)
+    if env_id not in gym.registry:
+        known = sorted(name for name in gym.registry if name.startswith(DMC_PREFIX))
+        close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else f"shimmy registers {len(known)}, e.g. {known[:3]}"
+        raise ValueError(f"{env_id} is not a registered dm_control task: {hint}")
+
+
+def listed_in_config(config: str, env_id: str) -> bool:
+    """Whether the rl_zoo3 config ``config`` (a YAML file; other kinds count as listing everything) has ``env_id``."""
+    if not config.endswith((".yml", ".yaml")):
+        return True
+    import yaml
+
+    with open(config) as file:
+        return env_id in (yaml.safe_load(file) or {})
 
 
 def register_algorithm(utils_module: ModuleType) -> None:
@@ -78,7 +152,12 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
 
     @functools.wraps(original_read)
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        hyperparams, saved_hyperparams = original_read(self)
+        env_id = self.env_name.gym_id
+        if self.algo == ALGO_NAME and env_id.startswith(DMC_PREFIX) and not listed_in_config(self.config, env_id):
+            # Not the config's `default:` entry (MlpPolicy on a Dict observation, no action repeat)
+            hyperparams, saved_hyperparams = read_derived_hyperparameters(self, dmc_hyperparams(env_id, self.device))
+        else:
+            hyperparams, saved_hyperparams = original_read(self)
         # rl_zoo3 2.9 gives the eval env the config's env_kwargs only when --env-kwargs is also set
         # (its comment says it means to always do so). HumanoidBench entries rely on it: their
         # render_mode None spares an off-screen OpenGL renderer per env.
@@ -90,6 +169,31 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     manager_class.objective = objective
     manager_class.read_hyperparameters = read_hyperparameters
     manager_class._sb3_boom_patched = True
+
+
+def read_derived_hyperparameters(manager: Any, entry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """
+    rl_zoo3's ``ExperimentManager.read_hyperparameters`` (2.9) with ``entry`` in place of the config's:
+    the Optuna trial's values (``--storage --study-name --trial-id``), then ``--hyperparams``, over it.
+
+    :param manager: the ``ExperimentManager``
+    :param entry: the derived entry (:func:`dmc_hyperparams`)
+    :return: the hyperparameters and their key-sorted copy that rl_zoo3 saves as ``config.yml``
+    """
+    from collections import OrderedDict
+    from pprint import pprint
+
+    print(f"Hyperparameters of {manager.env_name.gym_id} derived by sb3_boom.zoo.dmc_hyperparams ({manager.config} has no entry)")
+    hyperparams = dict(entry)
+    if manager.storage and manager.study_name and manager.trial_id:
+        print("Loading from Optuna study...")
+        hyperparams.update(manager.load_trial(manager.storage, manager.study_name, manager.trial_id))
+    if manager.custom_hyperparams is not None:
+        hyperparams.update(manager.custom_hyperparams)
+    saved_hyperparams = OrderedDict((key, hyperparams[key]) for key in sorted(hyperparams))  # as rl_zoo3 saves it
+    print("Default hyperparameters for environment (ones being tuned will be overridden):")
+    pprint(saved_hyperparams)
+    return hyperparams, saved_hyperparams
 
 
 def default_lambda_align(trial: optuna.Trial, n_actions: int) -> float:

@@ -1,0 +1,643 @@
+"""
+Studies shared by many machines through Optuna's relational storage (PostgreSQL; any SQLAlchemy URL works).
+
+- :func:`make_storage`: Optuna's ``RDBStorage`` with its heartbeat on, so that a trial whose worker died
+  (``kill -9``, a lost machine) is failed once its heartbeat is ``grace_s`` old and re-enqueued with the
+  same parameters by Optuna's ``RetryFailedTrialCallback``; with ``pool_pre_ping`` and a few retried calls
+  so that a worker rides out a database restart (or stops with :class:`DatabaseUnavailableError`).
+- :func:`patch_experiment_manager`: what ``python -m rl_zoo3.train -optimize --storage <URL>`` needs on top
+  of rl_zoo3 (installed by :mod:`sb3_boom.zoo`): that storage, a check that the study was made for the same
+  ``--algo`` and ``--env``, and a ``--max-total-trials`` that waits for the trials of other workers (one of
+  which may die and be retried) instead of stopping while they run.
+- :class:`RunQueue`: a fixed grid of runs (``benchmarks/reproduce.py --storage``) as enqueued trials of a
+  study: each worker claims the next waiting run, beats its heartbeat while it trains, and writes its
+  summary to the trial.
+- ``python -m sb3_boom.distributed export-best``: the best trial as an RL Zoo config entry; ``status``: counts.
+
+Heartbeat settings of the RL Zoo workers come from the environment (rl_zoo3's command line has no such
+options): ``SB3_BOOM_HEARTBEAT_S`` (default 60), ``SB3_BOOM_GRACE_S`` (default 3 heartbeats),
+``SB3_BOOM_MAX_RETRY`` (default 3) and ``SB3_BOOM_RECONNECT_S`` (default 120).
+"""
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shlex
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+
+try:  # Optuna >= 4.9 renamed the callback that re-enqueues the trials failed by the heartbeat
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryStaleTrialCallback
+except ImportError:  # pragma: no cover
+    from optuna.storages import RetryFailedTrialCallback as RetryStaleTrialCallback
+
+# Study user attributes that tie a tuning study to its algorithm and env.
+ALGO_ATTR, ENV_ATTR = "sb3_boom_algo", "sb3_boom_env"
+GRID_ATTR, GRID_HASH_ATTR = "sb3_boom_grid", "sb3_boom_grid_hash"
+RUN_ATTR = "run"
+
+
+class StudyMismatchError(ValueError):
+    """The study named on the command line belongs to another algorithm, env or grid."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The study's database could not be reached for longer than the reconnection window."""
+
+
+@dataclasses.dataclass
+class HeartbeatSettings:
+    """
+    :param heartbeat_s: seconds between two heartbeats of a running trial
+    :param grace_s: a running trial whose last heartbeat is this old is failed (and retried); default 3 heartbeats
+    :param max_retry: times a failed trial is re-enqueued (then it stays failed)
+    :param reconnect_s: how long a worker retries a lost database connection before it gives up
+    """
+
+    heartbeat_s: int = 60
+    grace_s: int | None = None
+    max_retry: int = 3
+    reconnect_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.grace_s is None:
+            self.grace_s = 3 * self.heartbeat_s
+        if self.heartbeat_s < 1 or self.grace_s <= self.heartbeat_s:
+            raise ValueError(
+                f"heartbeat every {self.heartbeat_s} s with a grace period of {self.grace_s} s: the heartbeat must be "
+                ">= 1 s and the grace period longer than one heartbeat (3 heartbeats or more avoids failing live trials)"
+            )
+        if self.max_retry < 0 or self.reconnect_s < 0:
+            raise ValueError(f"max_retry ({self.max_retry}) and reconnect_s ({self.reconnect_s}) must be >= 0")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "HeartbeatSettings":
+        """Settings from ``SB3_BOOM_HEARTBEAT_S``, ``SB3_BOOM_GRACE_S``, ``SB3_BOOM_MAX_RETRY``, ``SB3_BOOM_RECONNECT_S``."""
+        environ = os.environ if environ is None else environ
+        fields = {"heartbeat_s": int, "grace_s": int, "max_retry": int, "reconnect_s": float}
+        kwargs: dict[str, Any] = {}
+        for field, kind in fields.items():
+            name = f"SB3_BOOM_{field.upper()}"
+            if environ.get(name):
+                try:
+                    kwargs[field] = kind(environ[name])
+                except ValueError:
+                    raise ValueError(f"{name}={environ[name]!r} is not a number of seconds/retries: set e.g. {name}=60") from None
+        return cls(**kwargs)
+
+
+def is_rdb_url(storage: Any) -> bool:
+    """Whether ``storage`` is an SQLAlchemy URL (``postgresql://...``, ``sqlite:///...``), not a journal file."""
+    return isinstance(storage, str) and "://" in storage and not storage.startswith("redis")
+
+
+def normalize_url(url: str) -> str:
+    """
+    ``postgresql://`` (and ``postgres://``) with an explicit driver: psycopg 3 unless only psycopg2 is installed
+    (SQLAlchemy before 2.1 assumes psycopg2, which the ``distributed`` extra does not install).
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            import importlib.util
+
+            driver = "psycopg" if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2") else "psycopg2"
+            return f"postgresql+{driver}://" + url[len(scheme) :]
+    return url
+
+
+def _is_connection_error(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is a lost / refused database connection."""
+    import sqlalchemy.exc
+
+    while error is not None:
+        if isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+            return True
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+# Calls that are safe to repeat when the connection broke before their answer: reads and upserts. Creating a
+# trial or changing its state is not retried (a repeat could duplicate a trial or undo a finished one).
+_RETRIED_METHODS = (
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_all_studies",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "get_all_trials",
+    "get_best_trial",
+    "get_trial_param",
+    "set_study_user_attr",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+)
+
+
+class ReconnectingRDBStorage(RDBStorage):
+    """
+    ``RDBStorage`` whose reads, attribute writes, intermediate values (pruning reports) and heartbeats are
+    retried for up to ``reconnect_s`` seconds when the database connection is lost (a server restart);
+    then, or for any other call, it raises :class:`DatabaseUnavailableError`.
+
+    :param reconnect_s: seconds to keep retrying
+    :param kwargs: arguments of ``optuna.storages.RDBStorage``
+    """
+
+    def __init__(self, url: str, reconnect_s: float = 120.0, **kwargs: Any):
+        self.reconnect_s = reconnect_s
+        super().__init__(url, **kwargs)
+
+
+def _with_reconnect(name: str) -> Callable[..., Any]:
+    method = getattr(RDBStorage, name)
+
+    @functools.wraps(method)
+    def call(self: ReconnectingRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.reconnect_s
+        delay = 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as error:
+                if not _is_connection_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DatabaseUnavailableError(_unavailable_message(self.url, self.reconnect_s)) from error
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
+
+    return call
+
+
+for _name in _RETRIED_METHODS:
+    setattr(ReconnectingRDBStorage, _name, _with_reconnect(_name))
+
+
+def _unavailable_message(url: str, reconnect_s: float) -> str:
+    return (
+        f"lost the connection to the study's database ({_hide_password(url)}) for more than {reconnect_s:.0f} s. "
+        "Completed trials are stored there; the trial this worker was running is failed by the heartbeat of the "
+        "other workers and retried. Start this worker again with the same command once the database is back "
+        "(SB3_BOOM_RECONNECT_S sets how long a worker waits for it)."
+    )
+
+
+def _hide_password(url: str) -> str:
+    try:
+        import sqlalchemy
+
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def make_storage(url: str, settings: HeartbeatSettings | None = None) -> ReconnectingRDBStorage:
+    """
+    Optuna's relational storage for ``url`` with the heartbeat on and failed trials retried.
+
+    :param url: SQLAlchemy URL, e.g. ``postgresql://user:password@host:5432/optuna``
+    :param settings: heartbeat, grace period, retries and reconnection window (default: from the environment)
+    """
+    if not is_rdb_url(url):
+        raise ValueError(f"--storage {url!r} is not a database URL: use e.g. postgresql://user:password@host:5432/optuna")
+    settings = settings or HeartbeatSettings.from_env()
+    with warnings_as_notes():
+        return ReconnectingRDBStorage(
+            normalize_url(url),
+            reconnect_s=settings.reconnect_s,
+            # pre-ping: a pooled connection that a server restart cut is replaced instead of failing a call.
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=settings.heartbeat_s,
+            grace_period=settings.grace_s,
+            heartbeat_stale_trial_callback=RetryStaleTrialCallback(max_retry=settings.max_retry),
+        )
+
+
+@contextlib.contextmanager
+def warnings_as_notes() -> Iterator[None]:
+    """Silence Optuna's "experimental" warnings about the heartbeat (in Optuna since 2.9; it is what fails dead trials)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials``: fail the running trials whose heartbeat is too old (the callback retries them)."""
+    with warnings_as_notes():
+        optuna.storages.fail_stale_trials(study)
+
+
+# --- the RL Zoo's studies ----------------------------------------------------------------------------------
+
+
+def _command_argument(command: str, *flags: str) -> str | None:
+    """The value of the first of ``flags`` in a command line recorded by rl_zoo3 (its ``command`` attribute)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    for index, word in enumerate(words):
+        for flag in flags:
+            if word == flag and index + 1 < len(words):
+                return words[index + 1]
+            if word.startswith(flag + "="):
+                return word[len(flag) + 1 :]
+    return None
+
+
+def check_study_identity(study: optuna.Study, algo: str, env_id: str) -> None:
+    """
+    Record the study's algorithm and env on first use; later, refuse a worker started with others.
+
+    :raises StudyMismatchError: naming the study's algorithm and env, and the fix
+    """
+    attrs = study.user_attrs
+    study_algo, study_env = attrs.get(ALGO_ATTR), attrs.get(ENV_ATTR)
+    if study_algo is None and "command" in attrs:  # made by rl_zoo3 without this check
+        study_algo = _command_argument(attrs["command"], "--algo")
+        study_env = _command_argument(attrs["command"], "--env")
+    if study_algo is None and study_env is None:
+        study.set_user_attr(ALGO_ATTR, algo)
+        study.set_user_attr(ENV_ATTR, env_id)
+        return
+    if (study_algo, study_env) != (algo, env_id):
+        raise StudyMismatchError(
+            f"study {study.study_name!r} tunes --algo {study_algo} --env {study_env}, but this worker was started with "
+            f"--algo {algo} --env {env_id}. Start it with the study's --algo and --env, or pass a new --study-name."
+        )
+
+
+class WaitingMaxTrialsCallback(MaxTrialsCallback):
+    """
+    ``--max-total-trials`` for workers that may die: a worker stops once ``n_trials`` trials have finished
+    (complete or pruned). While the remaining ones run on other workers it waits, failing stale trials;
+    Optuna's retry callback then re-enqueues them and this worker takes them over.
+
+    :param n_trials: finished trials the study needs
+    :param poll_s: seconds between two looks at the study while waiting
+    """
+
+    def __init__(self, n_trials: int, poll_s: float = 2.0):
+        super().__init__(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        self.poll_s = poll_s
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        while True:
+            fail_stale_trials(study)
+            states = [t.state for t in study.get_trials(deepcopy=False)]
+            finished = sum(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states)
+            running = states.count(TrialState.RUNNING)
+            if finished >= self._n_trials:
+                study.stop()
+                return
+            if finished + running < self._n_trials or TrialState.WAITING in states:
+                return  # room for another trial here, or a retried one to take over
+            time.sleep(self.poll_s)
+
+
+class _OptunaForStudy(ModuleType):
+    """
+    ``optuna`` as rl_zoo3's exp_manager sees it during one tuning run: ``create_study`` / ``load_study`` with
+    a storage URL use :func:`make_storage` and check the study's algorithm and env; the rest is Optuna.
+    """
+
+    def __init__(self, storage: RDBStorage, algo: str, env_id: str):
+        super().__init__("optuna")
+        self._storage, self._algo, self._env_id = storage, algo, env_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(optuna, name)
+
+    def create_study(self, *args: Any, storage: Any = None, **kwargs: Any) -> optuna.Study:
+        study = optuna.create_study(*args, storage=self._storage if is_rdb_url(storage) else storage, **kwargs)
+        check_study_identity(study, self._algo, self._env_id)
+        # A restarted worker first fails the trials of dead workers (they are retried), so that rl_zoo3's
+        # count of running trials does not include them.
+        fail_stale_trials(study)
+        return study
+
+    def load_study(self, *args: Any, storage: Any = None, **kwargs: Any) -> optuna.Study:
+        return optuna.load_study(*args, storage=self._storage if is_rdb_url(storage) else storage, **kwargs)
+
+
+def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
+    """
+    Make ``ExperimentManager.hyperparameters_optimization`` of ``rl_zoo3.exp_manager`` use a shared database
+    safely when ``--storage`` is a database URL (any ``--algo``): heartbeat and retries (:func:`make_storage`),
+    the study's algorithm and env checked, ``--max-total-trials`` that outlives dead workers, and a clear
+    error when the database stays unreachable.
+    """
+    manager_class = exp_manager_module.ExperimentManager
+    if getattr(manager_class, "_sb3_boom_distributed", False):
+        return
+    original = manager_class.hyperparameters_optimization
+
+    @functools.wraps(original)
+    def hyperparameters_optimization(self: Any) -> None:
+        if not is_rdb_url(self.storage):
+            return original(self)
+        storage = make_storage(self.storage)
+        env_id = getattr(self.env_name, "gym_id", str(self.env_name))
+        module_optuna = exp_manager_module.optuna
+        module_callback = exp_manager_module.MaxTrialsCallback
+        exp_manager_module.optuna = _OptunaForStudy(storage, self.algo, env_id)
+        exp_manager_module.MaxTrialsCallback = lambda n_trials, states=None: WaitingMaxTrialsCallback(n_trials)
+        try:
+            return original(self)
+        except DatabaseUnavailableError as error:
+            raise SystemExit(f"error: {error}") from error
+        except Exception as error:
+            if _is_connection_error(error):
+                raise SystemExit(f"error: {_unavailable_message(storage.url, storage.reconnect_s)}") from error
+            raise
+        finally:
+            exp_manager_module.optuna = module_optuna
+            exp_manager_module.MaxTrialsCallback = module_callback
+
+    manager_class.hyperparameters_optimization = hyperparameters_optimization
+    manager_class._sb3_boom_distributed = True
+
+
+# --- a grid of runs as a queue of trials ---------------------------------------------------------------------
+
+
+def _grid_hash(runs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(runs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class RunQueue:
+    """
+    A fixed grid of named runs as the trials of one study: one enqueued (waiting) trial per run; a worker
+    claims a waiting trial (Optuna's atomic waiting -> running switch), beats its heartbeat while it works
+    and completes it with the run's summary. A dead worker's trial is failed by the heartbeat of the others
+    and re-enqueued by Optuna's retry callback, and the next worker resumes it.
+
+    :param storage: e.g. :func:`make_storage`
+    :param study_name: the grid's study
+    :param runs: run name -> what defines the run (every worker of a study must pass the same grid)
+    :param poll_s: seconds between two looks at the study while other workers finish
+    :param wait_for_grid_s: how long a worker waits for the worker that creates the study to record the grid
+    """
+
+    def __init__(
+        self,
+        storage: RDBStorage,
+        study_name: str,
+        runs: dict[str, Any],
+        poll_s: float = 2.0,
+        wait_for_grid_s: float = 60.0,
+    ):
+        if not runs:
+            raise ValueError("the grid has no runs")
+        self.storage = storage
+        self.study_name = study_name
+        self.runs = runs
+        self.poll_s = poll_s
+        self.wait_for_grid_s = wait_for_grid_s
+        self.study: optuna.Study | None = None
+
+    def open(self) -> optuna.Study:
+        """Create the study and enqueue the grid, or join it (checking that it is the same grid)."""
+        try:
+            with warnings_as_notes():
+                self.study = optuna.create_study(storage=self.storage, study_name=self.study_name, direction="maximize")
+            # The grid is enqueued before it is recorded: the workers that join wait for the record.
+            self._enqueue_missing()
+            self.study.set_user_attr(GRID_ATTR, sorted(self.runs))
+            self.study.set_user_attr(GRID_HASH_ATTR, _grid_hash(self.runs))
+        except optuna.exceptions.DuplicatedStudyError:
+            self.study = optuna.load_study(storage=self.storage, study_name=self.study_name)
+            self._check_grid()
+            fail_stale_trials(self.study)
+            self._enqueue_missing()
+        return self.study
+
+    def _check_grid(self) -> None:
+        assert self.study is not None
+        deadline = time.monotonic() + self.wait_for_grid_s
+        while GRID_HASH_ATTR not in self.study.user_attrs:  # its creator is about to write it
+            if time.monotonic() > deadline:
+                raise StudyMismatchError(
+                    f"study {self.study_name!r} exists but records no grid of runs (another kind of study, or its first "
+                    "worker died while creating it): pass another --study-name, or delete it with "
+                    "optuna delete-study --storage <URL> --study-name <name>"
+                )
+            time.sleep(0.5)
+        attrs = self.study.user_attrs
+        if attrs[GRID_HASH_ATTR] != _grid_hash(self.runs):
+            theirs, ours = set(attrs.get(GRID_ATTR, [])), set(self.runs)
+            details = f"only in the study: {sorted(theirs - ours)[:5]}; only in this command: {sorted(ours - theirs)[:5]}"
+            if theirs == ours:
+                details = "same runs, other settings (budget, eval frequency or hyperparameters)"
+            raise StudyMismatchError(
+                f"study {self.study_name!r} holds another grid of runs ({details}). Start every worker with the same "
+                "arguments, or pass a new --study-name."
+            )
+
+    def _trials_by_run(self) -> dict[str, list[FrozenTrial]]:
+        assert self.study is not None
+        by_run: dict[str, list[FrozenTrial]] = {name: [] for name in self.runs}
+        for trial in self.study.get_trials(deepcopy=False):
+            name = trial.user_attrs.get(RUN_ATTR)
+            if name in by_run:
+                by_run[name].append(trial)
+        return by_run
+
+    def _enqueue_missing(self) -> None:
+        """Enqueue every run with no waiting, running or complete trial (a new grid, or runs that failed)."""
+        assert self.study is not None
+        live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        for name, trials in self._trials_by_run().items():
+            if not any(trial.state in live for trial in trials):
+                # Two workers may enqueue the same run at once: claim() keeps the lowest-numbered trial.
+                self.study.enqueue_trial({RUN_ATTR: name}, user_attrs={RUN_ATTR: name}, skip_if_exists=False)
+
+    def pending(self) -> list[str]:
+        """Runs that are neither complete nor given up (failed with no retry left)."""
+        pending = []
+        for name, trials in self._trials_by_run().items():
+            states = {trial.state for trial in trials}
+            if TrialState.COMPLETE not in states and states & {TrialState.WAITING, TrialState.RUNNING}:
+                pending.append(name)
+        return pending
+
+    def pending_or_failed(self) -> list[str]:
+        """Runs with no complete trial."""
+        return [name for name, trials in self._trials_by_run().items() if not any(t.state == TrialState.COMPLETE for t in trials)]
+
+    def _pop_waiting(self) -> optuna.trial.Trial | None:
+        assert self.study is not None
+        study_id = self.storage.get_study_id_from_name(self.study_name)
+        for frozen in self.storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+            try:
+                # Optuna's own claim: the switch succeeds in exactly one worker.
+                if not self.storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            return optuna.trial.Trial(self.study, frozen._trial_id)
+        return None
+
+    def _is_duplicate(self, trial: optuna.trial.Trial, name: str) -> bool:
+        """Whether a lower-numbered trial of the same run is waiting, running or complete (it wins)."""
+        live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        return any(other.number < trial.number and other.state in live for other in self._trials_by_run()[name])
+
+    def claim(self) -> tuple[optuna.trial.Trial, str] | None:
+        """
+        The next run: a trial switched from waiting to running by this worker, and its run name. Waits while
+        other workers hold the last runs (one may die); None when every run is complete or given up.
+        """
+        assert self.study is not None, "call open() first"
+        while True:
+            fail_stale_trials(self.study)
+            trial = self._pop_waiting()
+            if trial is not None:
+                name = trial.user_attrs.get(RUN_ATTR)
+                if name not in self.runs:
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    raise StudyMismatchError(f"trial {trial.number} of study {self.study_name!r} is run {name!r}, not in this grid")
+                if self._is_duplicate(trial, name):
+                    trial.set_user_attr("duplicate", True)
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    continue
+                trial.suggest_categorical(RUN_ATTR, sorted(self.runs))  # the enqueued value: shown as a parameter
+                trial.set_user_attr("machine", f"{socket.gethostname()}:{os.getpid()}")
+                return trial, name
+            if not self.pending():
+                return None
+            time.sleep(self.poll_s)
+
+    @contextlib.contextmanager
+    def heartbeat(self, trial: optuna.trial.Trial) -> Iterator[None]:
+        """Beat the trial's heartbeat every ``heartbeat_interval`` seconds while the block runs."""
+        interval = self.storage.get_heartbeat_interval()
+        if interval is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.is_set():
+                try:
+                    self.storage.record_heartbeat(trial._trial_id)
+                except Exception as error:  # a database blip: the next beat tries again
+                    print(f"warning: heartbeat of trial {trial.number} failed: {error}", file=sys.stderr, flush=True)
+                stop.wait(interval)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def complete(self, trial: optuna.trial.Trial, value: float, summary: dict[str, Any]) -> None:
+        """Record the run's summary as user attributes and complete its trial with ``value``."""
+        assert self.study is not None
+        for key, item in summary.items():
+            trial.set_user_attr(key, item)
+        self.study.tell(trial, value)
+
+    def fail(self, trial: optuna.trial.Trial, error: BaseException) -> None:
+        """Fail the trial with the error (it is not retried: a new worker start re-enqueues the run)."""
+        assert self.study is not None
+        trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:2000])
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def counts(self) -> dict[str, int]:
+        return study_counts(self.study)
+
+
+def study_counts(study: optuna.Study | None) -> dict[str, int]:
+    """Trials per state, and retried trials (re-enqueued copies of failed ones)."""
+    assert study is not None
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name.lower(): sum(trial.state == state for trial in trials) for state in TrialState}
+    counts["retried"] = sum(1 for trial in trials if "failed_trial" in trial.system_attrs)
+    counts["duplicate"] = sum(1 for trial in trials if trial.user_attrs.get("duplicate"))
+    return counts
+
+
+# --- export and command line -----------------------------------------------------------------------------
+
+
+def best_trial_entry(study: optuna.Study, env_id: str | None = None) -> dict[str, Any]:
+    """
+    The best trial of a BOOM tuning study as an RL Zoo config (``{env_id: entry}``): the shipped entry of
+    the env (hyperparams/boom.yml) updated with the trial's hyperparameters, as BOOM arguments.
+    """
+    import yaml
+
+    from sb3_boom.zoo import convert_boom_params, shipped_hyperparams_path
+
+    env_id = env_id or study.user_attrs.get(ENV_ATTR) or _command_argument(study.user_attrs.get("command", ""), "--env")
+    if not env_id:
+        raise ValueError(f"study {study.study_name!r} does not record its env: pass --env")
+    algo = study.user_attrs.get(ALGO_ATTR) or _command_argument(study.user_attrs.get("command", ""), "--algo")
+    if algo not in (None, "boom"):
+        raise StudyMismatchError(f"study {study.study_name!r} tunes --algo {algo}, not boom: its trials are not BOOM arguments")
+    best = study.best_trial
+    with open(shipped_hyperparams_path()) as file:
+        table = yaml.safe_load(file)
+    entry = copy.deepcopy(table.get(env_id) or table.get("default") or {})
+    entry.update(convert_boom_params(best.params))
+    return {env_id: entry}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sb3_boom.distributed", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export-best", help="the best trial as an RL Zoo config entry (YAML)")
+    status = commands.add_parser("status", help="trials per state (and failed trials retried)")
+    for sub in (export, status):
+        sub.add_argument("--storage", required=True, help="database URL, e.g. postgresql://user:password@host:5432/optuna")
+        sub.add_argument("--study-name", required=True)
+    export.add_argument("--env", default=None, help="env id of the entry (default: the study's)")
+    export.add_argument("--out", default=None, help="YAML file to write (default: print it)")
+    args = parser.parse_args(argv)
+    import yaml
+
+    study = optuna.load_study(storage=normalize_url(args.storage), study_name=args.study_name)
+    if args.command == "status":
+        print(json.dumps(study_counts(study)))
+        return
+    text = yaml.safe_dump(best_trial_entry(study, args.env), sort_keys=False)
+    if args.out:
+        with open(args.out, "w") as file:
+            file.write(text)
+        print(f"wrote the best trial ({study.best_trial.number}, value {study.best_value:.2f}) to {args.out}")
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

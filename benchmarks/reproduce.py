@@ -29,6 +29,17 @@ method name encodes the variant: ``boom`` (preset cpu), ``boom-paper``, ``boom-z
     # smoke test (seconds):
     python benchmarks/reproduce.py --tiny --methods boom sac --tasks Pendulum-v1 --budget 200 \\
         --eval-freq 100 --eval-episodes 2
+
+Many machines (docs/scaling.md): start the same command on each, with ``--storage`` naming one PostgreSQL
+database and ``--out`` / ``--checkpoint-dir`` on storage that all of them share. The grid becomes the
+enqueued trials of the study ``--study-name``; each worker claims the next waiting run, beats its heartbeat
+while it trains and records the run's summary (final and peak return per policy, wall time, machine) on
+its trial. The run of a worker that died is failed by the heartbeat of the others, re-enqueued, and resumed
+from its checkpoint by the next worker. Workers stop when every run is complete.
+
+    python benchmarks/reproduce.py --methods boom --tasks dm_control/cartpole-swingup-v0 --seeds 0 1 2 \\
+        --storage postgresql://user:password@db-host:5432/optuna --study-name paper-table \\
+        --out /shared/reproduce --checkpoint-dir /shared/reproduce/checkpoints
 """
 
 import argparse
@@ -42,8 +53,9 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -62,6 +74,9 @@ from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
 from sb3_boom.presets import PRESETS
 from sb3_boom.zoo import shipped_hyperparams_path
+
+if TYPE_CHECKING:
+    from sb3_boom.distributed import HeartbeatSettings
 
 CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
 DEFAULT_PRESET = "cpu"
@@ -500,6 +515,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and planner, for smoke tests")
+    distributed = parser.add_argument_group("many machines (one database; --out and --checkpoint-dir on shared storage)")
+    distributed.add_argument("--storage", default=None, help="database URL of the grid's study, e.g. postgresql://u:p@host/optuna")
+    distributed.add_argument("--study-name", default="reproduce", help="the grid's study (every worker: same arguments)")
+    distributed.add_argument("--heartbeat-s", type=int, default=60, help="seconds between heartbeats of a run")
+    distributed.add_argument("--grace-s", type=int, default=None, help="a run silent this long is retried (default 3 beats)")
+    distributed.add_argument("--max-retry", type=int, default=3, help="times the run of a dead worker is retried")
     args = parser.parse_args(argv)
     args.boom_kwargs = [item for item in args.boom_kwargs if item]
     try:
@@ -517,8 +538,65 @@ def main(argv: list[str] | None = None) -> None:
     for spec in specs:
         if args.eval_freq % spec.action_repeat:
             parser.error(f"--eval-freq must be a multiple of the action repeat of {spec.env_id} ({spec.action_repeat})")
+    if args.storage:
+        if len({spec.name for spec in specs}) != len(specs):
+            parser.error("two runs of the grid have the same name: give each --methods / --boom-kwargs variant its own")
+        from sb3_boom.distributed import HeartbeatSettings
+
+        try:
+            settings = HeartbeatSettings(heartbeat_s=args.heartbeat_s, grace_s=args.grace_s, max_retry=args.max_retry)
+        except ValueError as error:
+            parser.error(str(error))
+        raise SystemExit(run_distributed(args, specs, settings))
     for spec in specs:
         Run(spec, args).train()
+
+
+def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
+    """
+    The trial value (final return of the run's first policy: BOOM's planner, else the actor) and the summary
+    recorded on the trial: final and peak return per policy, env steps, training wall time, machine, CSV.
+    """
+    summary: dict[str, Any] = {}
+    for policy in run.spec.policies:
+        rewards = [float(row["reward"]) for row in run.rows if row["policy"] == policy]
+        summary[f"final_{policy}"] = rewards[-1]
+        summary[f"peak_{policy}"] = max(rewards)
+    last = run.rows[-1]
+    summary.update(
+        env_steps=int(last["step"]),
+        wall_s=float(last["wall_s"]),
+        machine=f"{socket.gethostname()}:{os.getpid()}",
+        csv=str(run.out_csv),
+    )
+    return summary[f"final_{run.spec.policies[0]}"], summary
+
+
+def run_distributed(args: argparse.Namespace, specs: list[RunSpec], settings: "HeartbeatSettings") -> int:
+    """Claim and train the grid's runs until none is left; the exit status: 1 if some run failed for good."""
+    from sb3_boom.distributed import RunQueue, make_storage
+
+    by_name = {spec.name: spec for spec in specs}
+    grid = {spec.name: dict(fingerprint(spec, args), budget=args.budget) for spec in specs}
+    queue = RunQueue(make_storage(args.storage, settings), args.study_name, grid)
+    queue.open()
+    print(f"worker {socket.gethostname()}:{os.getpid()} on study {args.study_name!r}: {len(specs)} runs", flush=True)
+    while (claimed := queue.claim()) is not None:
+        trial, name = claimed
+        print(f"[{name}] claimed as trial {trial.number}", flush=True)
+        try:
+            with queue.heartbeat(trial):
+                run = Run(by_name[name], args)
+                run.train()
+        except BaseException as error:  # Ctrl+C too: the run is re-enqueued when a worker starts again
+            queue.fail(trial, error)
+            raise
+        value, summary = run_summary(run)
+        queue.complete(trial, value, summary)
+    counts = queue.counts()
+    incomplete = queue.pending_or_failed()
+    print(f"grid {args.study_name!r}: {json.dumps(counts)}; runs not complete: {incomplete}", flush=True)
+    return 1 if incomplete else 0
 
 
 def run_specs(args: argparse.Namespace) -> list[RunSpec]:

@@ -131,6 +131,7 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     evaluation env use the config's ``env_kwargs`` when no ``--eval-env-kwargs`` are given.
     """
     manager_class = exp_manager_module.ExperimentManager
+    share_studies(exp_manager_module)
     if getattr(manager_class, "_sb3_boom_patched", False):
         return
     original_init, original_objective = manager_class.__init__, manager_class.objective
@@ -194,6 +195,17 @@ def read_derived_hyperparameters(manager: Any, entry: dict[str, Any]) -> tuple[d
     print("Default hyperparameters for environment (ones being tuned will be overridden):")
     pprint(saved_hyperparams)
     return hyperparams, saved_hyperparams
+
+
+def share_studies(exp_manager_module: ModuleType) -> None:
+    """
+    ``-optimize --storage <database URL>`` on many machines: Optuna's heartbeat and retry of the trials of
+    dead workers, the study's algorithm and env checked, ``--max-total-trials`` across workers that may die
+    (see :mod:`sb3_boom.distributed`).
+    """
+    from sb3_boom.distributed import patch_experiment_manager
+
+    patch_experiment_manager(exp_manager_module)
 
 
 def default_lambda_align(trial: optuna.Trial, n_actions: int) -> float:

@@ -1,0 +1,560 @@
+"""
+Export a trained BOOM policy to a self-contained file that runs without SB3 or sb3-boom: the policy
+prior (encoder + prior mean) or the whole MPPI planner, as ONNX (for ``onnxruntime``) or TorchScript
+(for plain ``torch`` / libtorch). See docs/export.md.
+
+The exported planner takes its random draws as inputs (the same draws, in the same order, that
+``WorldModelPolicy.plan`` takes from torch's generator): with :func:`planner_draws` a caller reproduces
+``predict``'s plan exactly, and a robot's control loop draws them with any random number generator
+(examples/deploy_exported.py, with numpy).
+"""
+
+import copy
+import json
+import pathlib
+import warnings
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import nn
+
+from sb3_boom import losses
+from sb3_boom.planner import estimate_value, rollout
+from sb3_boom.policies import WorldModelPolicy, mish
+
+EXPORT_WHATS = ("prior", "planner")
+EXPORT_FORMATS = ("onnx", "torchscript")
+# Default file suffix of each format.
+FORMAT_SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+# Where the description of the inputs and outputs is stored: ONNX metadata key, TorchScript extra file.
+METADATA_KEY = "sb3_boom"
+# Distribution of each draw the planner takes as input (the deployment loop draws them by this name).
+DRAW_DISTRIBUTIONS = {
+    "prior_noise": "normal",
+    "sample_noise": "normal",
+    "terminal_noise": "normal",
+    "head_uniforms": "uniform",
+    "dropout_gaps": "geometric",
+    "choice_noise": "exponential",
+    "action_noise": "normal",
+}
+# The sparse dropout of ``sb3_boom.policies.dropout`` (the one the exported planner reproduces) runs up to this rate.
+_SPARSE_DROPOUT_MAX_P = 0.1
+
+
+def _observation_inputs(observation_space: spaces.Space) -> list[tuple[str, tuple[int, ...]]]:
+    """The observation inputs of an exported program: one per Dict key (in the order the policy concatenates them)."""
+    if isinstance(observation_space, spaces.Dict):
+        return [(str(key), tuple(space.shape)) for key, space in observation_space.spaces.items()]
+    return [("obs", tuple(observation_space.shape))]
+
+
+def _detached_networks(policy: WorldModelPolicy, names: tuple[str, ...]) -> nn.ModuleDict:
+    """
+    CPU copies of the policy's networks, in eval mode and without ``torch.compile``'s wrapper (which
+    ``compile_networks`` sets in place, and which tracing must not go through).
+    """
+    networks = nn.ModuleDict({name: copy.deepcopy(getattr(policy, name)) for name in names}).cpu().eval()
+    for module in networks.modules():
+        if getattr(module, "_compiled_call_impl", None) is not None:
+            module._compiled_call_impl = None
+    return networks.requires_grad_(False)
+
+
+class _ExportedProgram(nn.Module):
+    """
+    Common part of the exported programs: the observation inputs (flattened and concatenated as
+    ``WorldModelPolicy.flatten_observation`` does) and the rescaling of ``[-1, 1]`` actions to the
+    action space's bounds (as ``BasePolicy.unscale_action``).
+    """
+
+    def __init__(self, policy: WorldModelPolicy, names: tuple[str, ...]):
+        super().__init__()
+        self.networks = _detached_networks(policy, names)
+        self.observation_inputs = _observation_inputs(policy.observation_space)
+        assert isinstance(policy.action_space, spaces.Box)
+        self.action_shape = tuple(policy.action_space.shape)
+        self.register_buffer("low", th.as_tensor(policy.action_space.low, dtype=th.float32).reshape(-1))
+        self.register_buffer("high", th.as_tensor(policy.action_space.high, dtype=th.float32).reshape(-1))
+        # A scripted check_input_shape, set while tracing to TorchScript (onnxruntime checks ONNX inputs itself).
+        self.input_check: Any = None
+
+    def checked(self, inputs: tuple[th.Tensor, ...], names: list[str], shapes: list[list[int]]) -> tuple[th.Tensor, ...]:
+        """The inputs, each through the TorchScript shape check when one is set (see :func:`check_input_shape`)."""
+        if self.input_check is None:
+            return inputs
+        return tuple(self.input_check(x, name, shape) for x, name, shape in zip(inputs, names, shapes, strict=True))
+
+    def flat_observation(self, observations: tuple[th.Tensor, ...]) -> th.Tensor:
+        parts = [obs.float().reshape(obs.shape[0], -1) for obs in observations]
+        return parts[0] if len(parts) == 1 else th.cat(parts, dim=-1)
+
+    def unscale(self, action: th.Tensor) -> th.Tensor:
+        action = self.low + 0.5 * (action + 1.0) * (self.high - self.low)
+        return action.reshape(action.shape[0], *self.action_shape)
+
+
+class PriorProgram(_ExportedProgram):
+    """
+    The policy prior's deterministic action: ``tanh`` of the prior's mean on the encoded observation,
+    rescaled to the action bounds. What ``predict(obs, deterministic=True)`` returns with
+    ``use_planner=False``.
+
+    Inputs: the observations, ``[batch, *obs_shape]`` (one input per key of a Dict space).
+    Output: ``action``, ``[batch, *action_shape]``.
+    """
+
+    def __init__(self, policy: WorldModelPolicy):
+        super().__init__(policy, ("encoder", "actor"))
+
+    def forward(self, *observations: th.Tensor) -> th.Tensor:
+        names = [name for name, _ in self.observation_inputs]
+        observations = self.checked(observations, names, [[-1, *shape] for _, shape in self.observation_inputs])
+        z = self.networks["encoder"](self.flat_observation(observations))
+        mean, _ = self.networks["actor"](z).chunk(2, dim=-1)
+        return self.unscale(th.tanh(mean))
+
+
+class _DrawnModel:
+    """
+    The planner's view of the world model (``sb3_boom.planner.LatentModel``) with the random draws of
+    the value estimate's terminal term (the prior's noise, the two Q heads, the dropout gaps) given
+    instead of drawn: set before each call of :func:`sb3_boom.planner.estimate_value`.
+    """
+
+    def __init__(self, program: "PlannerProgram"):
+        self.program = program
+        self.action_dim = program.action_dim
+        self.terminal_noise: th.Tensor | None = None
+        self.head_uniforms: th.Tensor | None = None
+        self.dropout_gaps: th.Tensor | None = None
+
+    def next_latent(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
+        return self.program.networks["dynamics"](z, action)
+
+    def predict_reward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:
+        return losses.two_hot_inv(self.program.networks["reward_head"](z, action), self.program.bins)
+
+    def sample_action(self, z: th.Tensor) -> th.Tensor:
+        assert self.terminal_noise is not None
+        return self.program.prior_sample(z, self.terminal_noise)
+
+    def q_value(self, z: th.Tensor, action: th.Tensor, reduce: str = "min", target: bool = False) -> th.Tensor:
+        assert reduce == "avg" and not target and self.head_uniforms is not None
+        return self.program.q_value(z, action, self.head_uniforms, self.dropout_gaps)
+
+
+class PlannerProgram(_ExportedProgram):
+    """
+    ``WorldModelPolicy.plan`` (MPPI with the prior's proposals, warm start included) and the action
+    rescaling of ``predict``, for a fixed number of environments, with every random draw an input.
+
+    Inputs, in order (``n`` environments, ``H`` horizon, ``S`` samples, ``P`` prior sequences, ``E``
+    elites, ``A`` action size, ``I`` iterations):
+
+    - the observations, ``[n, *obs_shape]`` (one input per key of a Dict space)
+    - ``warm_start``: the ``next_warm_start`` returned by the previous call, ``[n, H, A]`` (zeros at first)
+    - ``episode_start``: ``[n]`` booleans, True where the warm start must be discarded
+    - ``prior_noise`` ``[H, n, P, A]`` (standard normal; absent when ``P = 0``), ``sample_noise``
+      ``[I, H, n, S - P, A]`` (standard normal), ``terminal_noise`` ``[I, n, S, A]`` (standard normal),
+      ``head_uniforms`` ``[I, num_q]`` (uniform on [0, 1): the two largest pick the Q heads),
+      ``dropout_gaps`` ``[I, G]`` (Geometric(p) on 1, 2, ...: the gaps between dropped units of the Q
+      heads' first layer; absent when dropout is off at plan time), ``choice_noise`` ``[n, E]``
+      (Exp(1): the elite executed is ``argmax(score / choice_noise)``, a draw from the scores), and,
+      unless exported deterministic, ``action_noise`` ``[n, A]`` (standard normal)
+
+    Outputs: ``action`` ``[n, *action_shape]`` in the action bounds and ``next_warm_start`` ``[n, H, A]``
+    (the MPPI mean over the horizon: ``predict``'s returned ``state``).
+
+    :param policy: the policy to export
+    :param n_envs: number of environments planned for at once
+    :param deterministic: execute the elite's first action (``predict(deterministic=True)``) instead of
+        adding the planner's std times ``action_noise``
+    """
+
+    def __init__(self, policy: WorldModelPolicy, n_envs: int = 1, deterministic: bool = True):
+        super().__init__(policy, ("encoder", "dynamics", "reward_head", "actor", "q_ensemble"))
+        self.config = policy.planner
+        self.gamma = float(policy.gamma)
+        self.n_envs = int(n_envs)
+        self.deterministic = deterministic
+        self.action_dim, self.latent_dim, self.num_q = policy.action_dim, policy.latent_dim, policy.num_q
+        self.log_std_min, self.log_std_max = policy.log_std_min, policy.log_std_max
+        self.register_buffer("bins", policy.bins.detach().clone().cpu())
+        # predict() plans in eval mode: the Q heads drop units only where q_dropout is "always".
+        q_ensemble = policy.q_ensemble
+        self.dropout_p = float(q_ensemble.dropout) if q_ensemble.dropout_always and q_ensemble.dropout > 0 else 0.0
+        # The first Q layer's output in the value estimate: [2 heads, n * S, hidden].
+        self.dropout_numel = 2 * self.n_envs * self.config.num_samples * policy.mlp_dim
+        self.model = _DrawnModel(self)
+
+    def draw_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The random inputs and their shapes, in input order."""
+        cfg, n, a = self.config, self.n_envs, self.action_dim
+        shapes: dict[str, tuple[int, ...]] = {}
+        if cfg.num_pi_trajs > 0:
+            shapes["prior_noise"] = (cfg.horizon, n, cfg.num_pi_trajs, a)
+        shapes["sample_noise"] = (cfg.iterations, cfg.horizon, n, cfg.num_samples - cfg.num_pi_trajs, a)
+        shapes["terminal_noise"] = (cfg.iterations, n, cfg.num_samples, a)
+        shapes["head_uniforms"] = (cfg.iterations, self.num_q)
+        if self.dropout_p > 0:
+            shapes["dropout_gaps"] = (cfg.iterations, dropout_num_gaps(self.dropout_numel, self.dropout_p))
+        shapes["choice_noise"] = (n, cfg.num_elites)
+        if not self.deterministic:
+            shapes["action_noise"] = (n, a)
+        return shapes
+
+    def input_names(self) -> list[str]:
+        return [name for name, _ in self.observation_inputs] + ["warm_start", "episode_start", *self.draw_shapes()]
+
+    def input_shapes(self) -> list[list[int]]:
+        cfg, n = self.config, self.n_envs
+        observations = [[n, *shape] for _, shape in self.observation_inputs]
+        return [*observations, [n, cfg.horizon, self.action_dim], [n], *[list(shape) for shape in self.draw_shapes().values()]]
+
+    def prior_sample(self, z: th.Tensor, noise: th.Tensor) -> th.Tensor:
+        """``WorldModelPolicy.pi(z).action`` with ``noise`` as its standard normal draw."""
+        mean, raw_log_std = self.networks["actor"](z).chunk(2, dim=-1)
+        log_std = losses.scale_log_std(raw_log_std, self.log_std_min, self.log_std_max)
+        return th.tanh(mean + noise * log_std.exp())
+
+    def q_value(self, z: th.Tensor, action: th.Tensor, head_uniforms: th.Tensor, gaps: th.Tensor | None) -> th.Tensor:
+        """
+        ``WorldModelPolicy.q_value(z, action, reduce="avg")``: the mean decoded value of the two heads
+        with the largest ``head_uniforms``, with the first layer's dropout at the units ``gaps`` place
+        (as ``sb3_boom.policies.dropout`` does on CPU).
+        """
+        q = self.networks["q_ensemble"]
+        heads = head_uniforms.topk(2).indices
+        x = th.cat([z, action], dim=-1)
+
+        def select(param: th.Tensor) -> th.Tensor:
+            return param.index_select(0, heads)
+
+        h = th.baddbmm(select(q.biases[0]), x.reshape(1, -1, x.shape[-1]).expand(2, -1, -1), select(q.weights[0]))
+        for layer in range(2):
+            if layer > 0:
+                h = th.baddbmm(select(q.biases[layer]), h, select(q.weights[layer]))
+            if layer == 0 and gaps is not None:
+                numel = h.numel()
+                positions = gaps.cumsum(0).sub(1).clamp(max=numel)
+                mask = th.full((numel + 1,), 1.0 / (1.0 - self.dropout_p), dtype=h.dtype).index_fill(0, positions, 0.0)
+                h = h * mask[:numel].view(h.shape)
+            h = F.layer_norm(h, h.shape[-1:])
+            h = mish(h * select(q.norm_weights[layer]) + select(q.norm_biases[layer]))
+        logits = th.baddbmm(select(q.biases[2]), h, select(q.weights[2]))
+        logits = logits.reshape(2, *x.shape[:-1], logits.shape[-1])
+        return losses.two_hot_inv(logits, self.bins).mean(dim=0)
+
+    def forward(self, *inputs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        cfg, n, a = self.config, self.n_envs, self.action_dim
+        horizon, num_pi, num_samples, num_elites = cfg.horizon, cfg.num_pi_trajs, cfg.num_samples, cfg.num_elites
+        if len(inputs) != len(self.input_names()):
+            raise ValueError(f"The planner takes {len(self.input_names())} inputs ({self.input_names()}), got {len(inputs)}")
+        inputs = self.checked(inputs, self.input_names(), self.input_shapes())
+        named = dict(zip(self.input_names(), inputs, strict=True))
+        z = self.networks["encoder"](self.flat_observation(tuple(inputs[: len(self.observation_inputs)])))
+        z_start = z.unsqueeze(1)
+
+        # The prior's proposals and their rollout, as in plan().
+        pi_actions, pi_rollout = None, None
+        if num_pi > 0:
+            steps, z_pi = [], z_start
+            for t in range(horizon):
+                steps.append(self.prior_sample(z_pi.expand(n, num_pi, self.latent_dim), named["prior_noise"][t]))
+                if t < horizon - 1:
+                    z_pi = self.networks["dynamics"](z_pi, steps[t])
+            pi_actions = th.stack(steps)
+            pi_rollout = rollout(self.model, z_start, pi_actions, self.gamma)
+
+        # warm_start_mean(): the previous mean shifted by one step, zero where an episode starts.
+        previous = named["warm_start"]
+        shifted = th.cat([previous[:, 1:], th.zeros_like(previous[:, :1])], dim=1)
+        mean = (shifted * (~named["episode_start"].bool()).to(shifted.dtype).view(-1, 1, 1)).transpose(0, 1)
+        std = th.full((horizon, n, a), cfg.max_std)
+        elite_actions, score = mean.unsqueeze(2), th.ones(n, 1)
+        for i in range(cfg.iterations):
+            sampled = (mean.unsqueeze(2) + std.unsqueeze(2) * named["sample_noise"][i]).clamp(-1.0, 1.0)
+            actions = sampled if pi_actions is None else th.cat([pi_actions, sampled], dim=2)
+            self.model.terminal_noise = named["terminal_noise"][i]
+            self.model.head_uniforms = named["head_uniforms"][i]
+            self.model.dropout_gaps = named["dropout_gaps"][i] if "dropout_gaps" in named else None
+            value = estimate_value(self.model, z_start, sampled, self.gamma, pi_rollout)
+            value = value.expand(n, num_samples).nan_to_num(0.0)
+            elite_value, elite_index = th.topk(value, num_elites, dim=1)
+            elite_actions = actions.gather(2, elite_index.view(1, n, num_elites, 1).expand(horizon, n, num_elites, a))
+            score = th.softmax(cfg.temperature * elite_value, dim=1)
+            mean = th.einsum("ne,hnea->hna", score, elite_actions)
+            variance = th.einsum("ne,hnea->hna", score, (elite_actions - mean.unsqueeze(2)).pow(2))
+            std = variance.sqrt().clamp(cfg.min_std, cfg.max_std)
+
+        # th.multinomial(score, 1) is argmax(score / q) with q ~ Exp(1) (torch's sampler for one draw).
+        chosen = (score / named["choice_noise"]).argmax(dim=1)
+        action = elite_actions[0].gather(1, chosen.view(n, 1, 1).expand(n, 1, a)).squeeze(1)
+        if not self.deterministic:
+            action = (action + std[0] * named["action_noise"]).clamp(-1.0, 1.0)
+        return self.unscale(action), mean.transpose(0, 1).contiguous()
+
+
+def check_input_shape(x: th.Tensor, name: str, shape: list[int]) -> th.Tensor:
+    """
+    ``x``, or a ValueError naming the input and the shape expected (-1: any size). Scripted into the
+    TorchScript programs, where a Python check would be traced away.
+    """
+    matches = x.dim() == len(shape)
+    if matches:
+        for index in range(len(shape)):
+            if shape[index] >= 0 and x.shape[index] != shape[index]:
+                matches = False
+    if not matches:
+        raise ValueError(
+            "input '" + name + "' has shape " + str(x.shape) + ", the exported program expects " + str(shape) + " (-1: any size)"
+        )
+    return x
+
+
+def dropout_num_gaps(numel: int, p: float) -> int:
+    """Geometric gaps drawn by ``sb3_boom.policies.dropout`` for ``numel`` elements at rate ``p`` (same formula)."""
+    expected = numel * p
+    return int(expected + 8.0 * expected**0.5 + 16)
+
+
+def planner_draws(
+    policy: WorldModelPolicy, n_envs: int = 1, deterministic: bool = True, generator: th.Generator | None = None
+) -> dict[str, th.Tensor]:
+    """
+    The random inputs of the exported planner, drawn from ``generator`` (default: torch's global one)
+    in the order and shapes ``WorldModelPolicy.plan`` draws them on CPU: from the same seed,
+    ``policy.predict(obs, deterministic=...)`` and the exported planner fed these draws plan the same.
+
+    :param policy: the exported policy
+    :param n_envs: number of environments the planner was exported for
+    :param deterministic: as exported (without ``action_noise`` when True)
+    :param generator: torch random generator
+    :return: the draws, by input name, in input order
+    """
+    program = PlannerProgram.__new__(PlannerProgram)  # only the shapes are needed: no copies of the networks
+    nn.Module.__init__(program)
+    program.config, program.n_envs, program.deterministic = policy.planner, n_envs, deterministic
+    program.action_dim, program.num_q = policy.action_dim, policy.num_q
+    q_ensemble = policy.q_ensemble
+    program.dropout_p = float(q_ensemble.dropout) if q_ensemble.dropout_always and q_ensemble.dropout > 0 else 0.0
+    program.dropout_numel = 2 * n_envs * policy.planner.num_samples * policy.mlp_dim
+    shapes = program.draw_shapes()
+    cfg = policy.planner
+    draws: dict[str, list[th.Tensor]] = {name: [] for name in shapes}
+
+    def normal(*shape: int) -> th.Tensor:
+        return th.randn(*shape, generator=generator)
+
+    # plan(): the prior's H proposals, then per iteration the samples' noise, the terminal prior
+    # sample's noise, the two Q heads' uniforms and the dropout's gaps; then the elite's choice and the
+    # action noise.
+    if "prior_noise" in shapes:
+        draws["prior_noise"] = [normal(*shapes["prior_noise"][1:]) for _ in range(cfg.horizon)]
+    for _ in range(cfg.iterations):
+        draws["sample_noise"].append(normal(*shapes["sample_noise"][1:]))
+        draws["terminal_noise"].append(normal(*shapes["terminal_noise"][1:]))
+        draws["head_uniforms"].append(th.rand(policy.num_q, generator=generator))
+        if "dropout_gaps" in shapes:
+            gaps = th.empty(shapes["dropout_gaps"][1], dtype=th.int64)
+            draws["dropout_gaps"].append(gaps.geometric_(program.dropout_p, generator=generator))
+    result = {name: th.stack(values) for name, values in draws.items() if name not in ("choice_noise", "action_noise")}
+    result["choice_noise"] = th.empty(shapes["choice_noise"]).exponential_(1.0, generator=generator)
+    if not deterministic:
+        result["action_noise"] = normal(*shapes["action_noise"])
+    return {name: result[name] for name in shapes}
+
+
+def _example_observations(program: _ExportedProgram, batch: int) -> tuple[th.Tensor, ...]:
+    return tuple(th.zeros(batch, *shape) for _, shape in program.observation_inputs)
+
+
+def _metadata(policy: WorldModelPolicy, what: str, program: _ExportedProgram, batch: int | None) -> dict[str, Any]:
+    """What a deployment loop needs to feed the program: its inputs (shapes, dtypes, distributions) and outputs."""
+    inputs = [
+        {"name": name, "shape": [batch, *shape], "dtype": "float32", "kind": "observation"}
+        for name, shape in program.observation_inputs
+    ]
+    outputs = [{"name": "action", "shape": [batch, *program.action_shape], "dtype": "float32"}]
+    data: dict[str, Any] = {"what": what, "action_low": program.low.tolist(), "action_high": program.high.tolist()}
+    if isinstance(program, PlannerProgram):
+        cfg = program.config
+        state_shape = [program.n_envs, cfg.horizon, program.action_dim]
+        inputs.append({"name": "warm_start", "shape": state_shape, "dtype": "float32", "kind": "state"})
+        inputs.append({"name": "episode_start", "shape": [program.n_envs], "dtype": "bool", "kind": "episode_start"})
+        for name, shape in program.draw_shapes().items():
+            dtype = "int64" if name == "dropout_gaps" else "float32"
+            inputs.append({"name": name, "shape": list(shape), "dtype": dtype, "kind": DRAW_DISTRIBUTIONS[name]})
+        outputs.append({"name": "next_warm_start", "shape": state_shape, "dtype": "float32"})
+        data.update(
+            n_envs=program.n_envs,
+            deterministic=program.deterministic,
+            dropout_p=program.dropout_p,
+            planner={name: getattr(cfg, name) for name in cfg.__dataclass_fields__},
+            gamma=program.gamma,
+        )
+    data.update(inputs=inputs, outputs=outputs)
+    return data
+
+
+def export_policy(
+    policy: WorldModelPolicy,
+    path: str | pathlib.Path,
+    what: str = "prior",
+    format: str = "onnx",
+    n_envs: int = 1,
+    deterministic: bool = True,
+    opset_version: int = 17,
+) -> pathlib.Path:
+    """
+    Export the policy prior or the MPPI planner of a BOOM policy to one self-contained file.
+
+    :param policy: a ``WorldModelPolicy`` (``model.policy``)
+    :param path: the file to write (the format's suffix, ``.onnx`` or ``.pt``, is added if missing)
+    :param what: "prior" (:class:`PriorProgram`, any batch size) or "planner" (:class:`PlannerProgram`)
+    :param format: "onnx" (run with ``onnxruntime``) or "torchscript" (run with ``torch.jit.load``)
+    :param n_envs: the planner's number of environments (fixed in the file)
+    :param deterministic: the planner executes its elite's first action, as ``predict(deterministic=True)``
+    :param opset_version: ONNX opset
+    :return: the path written
+    """
+    if what not in EXPORT_WHATS:
+        raise ValueError(f"what must be one of {list(EXPORT_WHATS)}, got {what!r}")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {list(EXPORT_FORMATS)}, got {format!r}")
+    if not isinstance(policy, WorldModelPolicy):
+        raise TypeError(
+            f"Only a BOOM WorldModelPolicy can be exported, got {type(policy).__name__}; for other SB3 policies, "
+            "follow SB3's export guide (https://stable-baselines3.readthedocs.io/en/master/guide/export.html)."
+        )
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    needed = ("encoder", "actor") if what == "prior" else ("encoder", "dynamics", "reward_head", "actor", "q_ensemble")
+    missing = [name for name in needed if not isinstance(getattr(policy, name, None), nn.Module)]
+    if missing:
+        raise ValueError(f"Cannot export the {what}: the policy has no {', '.join(missing)} (build it with BOOM first).")
+    if policy.precision != "float32":
+        warnings.warn(
+            f"The policy plans in {policy.precision}; the exported program computes in float32, so its actions "
+            "differ from predict()'s by that rounding.",
+            stacklevel=2,
+        )
+    if what == "planner" and 0 < policy.dropout and policy.q_ensemble.dropout_always and policy.dropout > _SPARSE_DROPOUT_MAX_P:
+        warnings.warn(
+            f"Q dropout {policy.dropout} > {_SPARSE_DROPOUT_MAX_P}: predict() draws it per unit, the exported planner "
+            "from geometric gaps (same distribution), so planner_draws() does not reproduce predict()'s draws.",
+            stacklevel=2,
+        )
+    path = pathlib.Path(path)
+    if path.suffix != FORMAT_SUFFIXES[format]:
+        path = path.with_name(path.name + FORMAT_SUFFIXES[format])
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    if what == "prior":
+        program: _ExportedProgram = PriorProgram(policy)
+        example = _example_observations(program, 1)
+        batch = None
+    else:
+        program = PlannerProgram(policy, n_envs, deterministic)
+        # Draws from a private generator: exporting leaves torch's global random state as it was.
+        draws = planner_draws(policy, n_envs, deterministic, th.Generator().manual_seed(0))
+        cfg = policy.planner
+        example = (
+            *_example_observations(program, n_envs),
+            th.zeros(n_envs, cfg.horizon, policy.action_dim),
+            th.ones(n_envs, dtype=th.bool),
+            *draws.values(),
+        )
+        batch = n_envs
+    metadata = json.dumps(_metadata(policy, what, program, batch))
+    input_names = [item["name"] for item in json.loads(metadata)["inputs"]]
+    output_names = ["action"] if what == "prior" else ["action", "next_warm_start"]
+
+    with th.no_grad(), warnings.catch_warnings():
+        # torch.jit (deprecated in favour of torch.export) warns on trace; the traced program is what we want.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=th.jit.TracerWarning)
+        if format == "onnx":
+            _export_onnx(program, example, path, input_names, output_names, what == "prior", metadata, opset_version)
+        else:
+            program.input_check = th.jit.script(check_input_shape)
+            traced = th.jit.trace(program, example, check_trace=False)
+            th.jit.save(traced, str(path), _extra_files={f"{METADATA_KEY}.json": metadata})
+    return path
+
+
+def _expm1_symbolic(graph: Any, x: Any) -> Any:
+    return graph.op("Sub", graph.op("Exp", x), graph.op("Constant", value_t=th.tensor(1.0)))
+
+
+def _export_onnx(
+    program: nn.Module,
+    example: tuple[th.Tensor, ...],
+    path: pathlib.Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_batch: bool,
+    metadata: str,
+    opset_version: int,
+) -> None:
+    """Trace ``program`` to ONNX (the TorchScript-based exporter: loops unrolled, weights stored once) and add the metadata."""
+    import onnx
+
+    dynamic_axes = {name: {0: "batch"} for name in [*input_names, *output_names]} if dynamic_batch else None
+    # symexp's expm1 (the decoded rewards and values) has no ONNX operator: exp(x) - 1, which differs by
+    # float32 rounding near 0 (absolute error ~1e-7).
+    th.onnx.register_custom_op_symbolic("aten::expm1", _expm1_symbolic, opset_version)
+    th.onnx.export(
+        program,
+        example,
+        str(path),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_axes=dynamic_axes,
+        opset_version=opset_version,
+        dynamo=False,
+    )
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | pathlib.Path) -> dict[str, Any]:
+    """The description of an exported file's inputs and outputs (ONNX metadata or TorchScript extra file)."""
+    path = pathlib.Path(path)
+    if path.suffix == ".onnx":
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        return json.loads({entry.key: entry.value for entry in model.metadata_props}[METADATA_KEY])
+    extra = {f"{METADATA_KEY}.json": ""}
+    th.jit.load(str(path), _extra_files=extra)
+    return json.loads(extra[f"{METADATA_KEY}.json"])
+
+
+def numpy_draws(metadata: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """
+    Fresh random inputs for an exported planner, drawn with numpy from the distributions its metadata
+    names (the same distributions as ``predict``'s, not the same numbers).
+    """
+    draws = {}
+    for item in metadata["inputs"]:
+        kind, shape = item["kind"], item["shape"]
+        if kind == "normal":
+            draws[item["name"]] = rng.standard_normal(shape, dtype=np.float32)
+        elif kind == "uniform":
+            draws[item["name"]] = rng.random(shape, dtype=np.float32)
+        elif kind == "exponential":
+            draws[item["name"]] = rng.standard_exponential(shape, dtype=np.float32)
+        elif kind == "geometric":
+            draws[item["name"]] = rng.geometric(metadata["dropout_p"], shape).astype(np.int64)
+    return draws
+
+
+__all__ = ["PlannerProgram", "PriorProgram", "export_policy", "numpy_draws", "planner_draws", "read_metadata"]

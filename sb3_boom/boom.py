@@ -11,15 +11,25 @@ import torch.nn.functional as F
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.save_util import load_from_pkl, load_from_zip_file, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
+from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
-from sb3_boom.policies import PRECISIONS, MlpPolicy, MultiInputPolicy, WorldModelPolicy, bfloat16_is_native, check_spaces
+from sb3_boom.policies import (
+    PRECISIONS,
+    MlpPolicy,
+    MultiInputPolicy,
+    WorldModelPolicy,
+    bfloat16_is_native,
+    check_action_space,
+    check_spaces,
+)
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 
@@ -51,6 +61,24 @@ TRAIN_STATS = (
     "policy_std",
     "q_mean",
 )
+
+
+def _step_if_finite(optimizer: th.optim.Optimizer, loss: th.Tensor, grad_norm: th.Tensor) -> th.Tensor:
+    """
+    Take the optimizer step only if the loss and the gradient norm are finite, so that one bad batch
+    never writes NaNs into the weights or the optimizer's moments. Fused optimizers skip the step on
+    the device through their ``found_inf`` input (as under a GradScaler): no host sync per update;
+    other optimizers check on the host.
+
+    :return: the finite flag, a boolean tensor on the device
+    """
+    finite = th.isfinite(loss) & th.isfinite(grad_norm)
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = (~finite).to(th.float32)  # type: ignore[attr-defined]
+        optimizer.step()
+    elif bool(finite):
+        optimizer.step()
+    return finite
 
 
 class BOOM(OffPolicyAlgorithm):
@@ -238,6 +266,8 @@ class BOOM(OffPolicyAlgorithm):
         # Collection state: planner warm start per env, episode starts, output of the last plan.
         self._plan_mean: th.Tensor | None = None
         self._episode_starts: np.ndarray | None = None
+        # Host copy of the warm start, written only while saving: a mid-episode resume continues the same plan.
+        self._saved_plan_mean: np.ndarray | None = None
         self._last_planner_output: tuple[np.ndarray, np.ndarray] | None = None
         # Under "prefetch_100_batches": the batches drawn ahead, and the env-step block they were drawn in.
         self._prefetched_batches: list[SequenceReplayBufferSamples] = []
@@ -251,9 +281,16 @@ class BOOM(OffPolicyAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         action_dim = int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
-        self.gamma = env_defaults.resolve_discount(self.gamma, self.env)
+        episode_length = env_defaults.episode_length(self.env)
+        if episode_length is not None and episode_length < self.horizon:
+            raise ValueError(
+                f"The environment's episodes last at most {episode_length} agent steps, shorter than horizon={self.horizon}: "
+                "BOOM learns from windows of `horizon` consecutive transitions within one episode, so it could never "
+                f"update. Use horizon <= {episode_length}, or a longer time limit (or less action repeat)."
+            )
+        self.gamma = env_defaults.resolve_discount(self.gamma, self.env, episode_length)
         if self.learning_starts is None:
-            self.learning_starts = env_defaults.seed_steps_from_episode_length(env_defaults.episode_length(self.env))
+            self.learning_starts = env_defaults.seed_steps_from_episode_length(episode_length)
         if self.iterations == "auto":
             self.iterations = env_defaults.planner_iterations(action_dim)
         if self.lambda_align == "auto":
@@ -387,6 +424,11 @@ class BOOM(OffPolicyAlgorithm):
                 group["lr"] = learning_rate * group.get("lr_scale", 1.0)
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
+        if not self.replay_buffer.has_window():
+            # As SB3 waits for learning_starts: no update (and no pre-training burst) until the buffer holds
+            # one window of `horizon` transitions of one episode (learning_starts=0, or a model loaded
+            # without its replay buffer).
+            return
         self.policy.set_training_mode(True)
         self._update_learning_rates()
         pretraining = not self._pretrained
@@ -437,7 +479,7 @@ class BOOM(OffPolicyAlgorithm):
             # The prior's gradients of the previous update are still set (zeroed only before its next backward).
             clipped = clipped + list(policy.actor.parameters())
         model_grad_norm = th.nn.utils.clip_grad_norm_(clipped, self.grad_clip_norm, foreach=True)
-        policy.optimizer.step()
+        _step_if_finite(policy.optimizer, model_loss, model_grad_norm)
 
         # Policy prior: maximise Q (frozen) and align with the planner's actions.
         policy.q_ensemble.requires_grad_(False)
@@ -445,10 +487,10 @@ class BOOM(OffPolicyAlgorithm):
         policy.pi_optimizer.zero_grad(set_to_none=True)
         policy_loss.backward()
         policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
-        policy.pi_optimizer.step()
+        policy_finite = _step_if_finite(policy.pi_optimizer, policy_loss, policy_grad_norm)
         policy.q_ensemble.requires_grad_(True)
         with th.no_grad():
-            policy.q_scale.copy_(new_scale)
+            policy.q_scale.copy_(th.where(policy_finite, new_scale, policy.q_scale))
         policy.soft_update_target(self.tau)
 
         # In TRAIN_STATS order.
@@ -540,8 +582,9 @@ class BOOM(OffPolicyAlgorithm):
             row, column = np.argwhere(~finite)[0]
             raise FloatingPointError(
                 f"BOOM update {self._n_updates + int(row) + 1} (at {self.num_timesteps} env steps): "
-                f"{TRAIN_STATS[column]} became {stats[row, column]}. The networks may now hold NaNs: "
-                "reload the last checkpoint, and check the rewards' scale and the learning rate."
+                f"{TRAIN_STATS[column]} became {stats[row, column]}. The updates with non-finite losses or gradients "
+                "were skipped, so the networks in memory are as before them (they can be saved). Check the scale of "
+                "the observations and rewards (VecNormalize helps) and the learning rate."
             )
         for name, value in zip(TRAIN_STATS, stats.mean(axis=0), strict=True):
             self.logger.record(f"train/{name}", float(value))
@@ -584,10 +627,11 @@ class BOOM(OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
+        # The episode starts and the warm start (as _saved_plan_mean) are saved: with the env's state, a
+        # model saved mid-episode resumes exactly as if it had never stopped.
         return [
             *super()._excluded_save_params(),
             "_plan_mean",
-            "_episode_starts",
             "_last_planner_output",
             "_prefetched_batches",
             "_prefetch_block",
@@ -597,6 +641,79 @@ class BOOM(OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.pi_optimizer"], []
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        # Before SB3's own assertion, which names neither BOOM nor the fix (and is gone under python -O).
+        check_action_space(env.action_space)
+        return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: list[str] | None = None,
+        include: list[str] | None = None,
+    ) -> None:
+        """
+        Save the model (``.zip`` added when ``path`` has no suffix). The file is written under a
+        temporary name and renamed when complete: a process killed while saving leaves the previous
+        file intact (SB3's own ``save`` writes in place).
+        """
+        self._saved_plan_mean = None if self._plan_mean is None else self._plan_mean.cpu().numpy()
+        try:
+            if isinstance(path, (str, pathlib.Path)):
+                with atomic_write(with_suffix(path, "zip")) as file:
+                    super().save(file, exclude, include)
+            else:
+                super().save(path, exclude, include)
+        finally:
+            self._saved_plan_mean = None
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the replay buffer (``.pkl`` added when ``path`` has no suffix), atomically as :meth:`save`."""
+        assert self.replay_buffer is not None, "The replay buffer is not defined"
+        if isinstance(path, (str, pathlib.Path)):
+            with atomic_write(with_suffix(path, "pkl")) as file:
+                save_to_pkl(file, self.replay_buffer, self.verbose)
+        else:
+            save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """
+        Load a replay buffer saved with :meth:`save_replay_buffer`. It is checked against this model
+        first (a BOOM buffer, same horizon, spaces and number of envs); on a mismatch a ValueError
+        names it and the model keeps its current buffer.
+
+        :param truncate_last_traj: unused (SB3 uses it for HER buffers only)
+        """
+        loaded = load_from_pkl(path, self.verbose)
+        self._check_replay_buffer(loaded, path)
+        loaded.device = self.device
+        self.replay_buffer = loaded
+
+    def _check_replay_buffer(self, loaded: Any, path: Any) -> None:
+        source = f"The replay buffer in {path!s}"
+        if not isinstance(loaded, SequenceReplayBuffer):
+            raise ValueError(
+                f"{source} is a {type(loaded).__name__}, not a SequenceReplayBuffer: BOOM can only load a buffer "
+                "saved by BOOM.save_replay_buffer (an SB3 ReplayBuffer has no sub-sequences or planner actions)."
+            )
+        expected = {
+            "horizon": self.horizon,
+            "n_envs": self.n_envs,
+            "observation_space": self.observation_space,
+            "action_space": self.action_space,
+        }
+        mismatches = [
+            f"{name} {getattr(loaded, name)} (this model: {value})"
+            for name, value in expected.items()
+            if getattr(loaded, name) != value
+        ]
+        if mismatches:
+            raise ValueError(
+                f"{source} does not fit this model: it was saved with {'; '.join(mismatches)}. Load it into a model "
+                "with the same horizon, environment spaces and number of envs, or start with an empty buffer."
+            )
 
     @classmethod
     def load(  # type: ignore[override]
@@ -613,6 +730,7 @@ class BOOM(OffPolicyAlgorithm):
         Load a BOOM model saved with ``save``; extra keyword arguments set attributes (for example
         ``use_planner=False`` to act with the policy prior only).
         """
+        check_model_archive(path)
         start = path.tell() if isinstance(path, io.IOBase) else None
         data, _, _ = load_from_zip_file(path, custom_objects=custom_objects, device=get_device("cpu"))
         if start is not None:
@@ -621,4 +739,31 @@ class BOOM(OffPolicyAlgorithm):
         if not (isinstance(policy_class, type) and issubclass(policy_class, WorldModelPolicy)):
             name = getattr(policy_class, "__name__", repr(policy_class))
             raise ValueError(f"{path!r} is not a BOOM model: it was saved with policy class {name}, not a WorldModelPolicy.")
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)  # type: ignore[return-value]
+        model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        if model._saved_plan_mean is not None:
+            model._plan_mean = th.as_tensor(model._saved_plan_mean, device=model.device)
+            model._saved_plan_mean = None
+        return model  # type: ignore[return-value]
+
+    def export(
+        self,
+        path: str | pathlib.Path,
+        what: str = "prior",
+        format: str = "onnx",
+        n_envs: int = 1,
+        deterministic: bool = True,
+    ) -> pathlib.Path:
+        """
+        Export the policy prior or the whole MPPI planner to one file that runs without SB3 or sb3-boom
+        (``onnxruntime`` or plain ``torch``); see docs/export.md and :func:`sb3_boom.export.export_policy`.
+
+        :param path: the file to write (``.onnx`` or ``.pt`` is added if missing)
+        :param what: "prior" (encoder + prior mean, any batch size) or "planner" (MPPI, random draws as inputs)
+        :param format: "onnx" or "torchscript"
+        :param n_envs: the planner's number of environments (fixed in the file)
+        :param deterministic: the planner acts as ``predict(deterministic=True)`` (no ``action_noise`` input)
+        :return: the path written
+        """
+        from sb3_boom.export import export_policy  # onnx is an optional dependency (the "export" extra)
+
+        return export_policy(self.policy, path, what, format, n_envs, deterministic)

@@ -93,6 +93,8 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.env_pos = np.zeros(n_envs, dtype=np.int64)  # next slot to write, per env
         self.slots_advanced = np.zeros(n_envs, dtype=np.int64)  # slots written behind env_pos, ever
         self.current_episode_step = np.zeros(n_envs, dtype=np.int64)
+        # Whether a window has ever been stored: set in add(), so that has_window() costs nothing per step.
+        self._window_stored = False
         self._staged_planner_output: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
@@ -119,10 +121,21 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.env_pos[:] = 0
         self.slots_advanced[:] = 0
         self.current_episode_step[:] = 0
+        self._window_stored = False
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Buffers pickled before the option existed sampled running episodes.
         self.__dict__.update({"sample_running_episodes": True, **state})
+        if "_window_stored" not in state:  # pickled before the flag existed: look once
+            self._window_stored = self._any_valid_start()
+
+    def has_window(self) -> bool:
+        """Whether at least one window of ``horizon`` transitions of one episode can be sampled."""
+        return self._window_stored
+
+    def _any_valid_start(self) -> bool:
+        slots, envs = np.meshgrid(np.arange(self.buffer_size), np.arange(self.n_envs), indexing="ij")
+        return bool(self.valid_starts(slots.ravel(), envs.ravel()).any())
 
     def stage_planner_output(self, planner_action: np.ndarray, planner_std: np.ndarray) -> None:
         """Planner action and std that the next :meth:`add` stores (used by SB3's collection loop)."""
@@ -197,7 +210,11 @@ class SequenceReplayBuffer(ReplayBuffer):
         advance = np.where(done, 2, 1)
         self.env_pos = (pos + advance) % capacity
         self.slots_advanced += advance
-        self.current_episode_step = np.where(done, 0, self.current_episode_step + 1)
+        episode_transitions = self.current_episode_step + 1
+        # A running episode can be sampled once it holds `horizon` transitions; otherwise only once it ended.
+        ready = (episode_transitions >= self.horizon) & (done | self.sample_running_episodes)
+        self._window_stored = self._window_stored or bool(ready.any())
+        self.current_episode_step = np.where(done, 0, episode_transitions)
         self.pos = int(self.env_pos[0])
         self.full = bool(np.all(self.slots_advanced >= capacity))
 

@@ -70,12 +70,34 @@ def _step_limit_of(env: gym.Env) -> int | None:
     return None
 
 
+class _MeasureEpisodeLength(type):
+    """
+    Metaclass whose ``isinstance`` check measures the episode length of the env it is given and leaves
+    the answer on it as ``EPISODE_LENGTH_ATTRIBUTE``. ``VecEnv.env_is_wrapped`` runs that check in the
+    env's own process (SubprocVecEnv's workers, or any VecEnv), where the whole wrapper chain can be
+    walked exactly as for a DummyVecEnv; ``get_attr`` then reads the answer back.
+    """
+
+    def __instancecheck__(cls, env: object) -> bool:
+        if isinstance(env, gym.Env):
+            env.__dict__[EPISODE_LENGTH_ATTRIBUTE] = _step_limit_of(env)
+        return True  # stop at the outermost wrapper
+
+
+EPISODE_LENGTH_ATTRIBUTE = "_sb3_boom_episode_length"
+
+
+class EpisodeLengthProbe(metaclass=_MeasureEpisodeLength):
+    """Pass to ``VecEnv.env_is_wrapped`` to measure the episode length inside the env's process."""
+
+
 def episode_length(env: VecEnv | None) -> int | None:
     """
     Episode length in agent steps (after action repeat), or None when it cannot be found.
 
     Looks through the first environment's wrappers (gymnasium ``TimeLimit``, dm_control step
-    limits under shimmy, frame-skip wrappers); for subprocess envs, only at ``spec.max_episode_steps``.
+    limits under shimmy, frame-skip and action-repeat wrappers), in the env's own process for
+    subprocess envs, so that every VecEnv class gives the same answer.
     """
     if env is None:
         return None
@@ -84,15 +106,23 @@ def episode_length(env: VecEnv | None) -> int | None:
         venv = venv.venv
     if isinstance(venv, DummyVecEnv):
         return _step_limit_of(venv.envs[0])
+    venv.env_is_wrapped(EpisodeLengthProbe, indices=[0])  # type: ignore[arg-type]
+    if venv.has_attr(EPISODE_LENGTH_ATTRIBUTE):
+        return venv.get_attr(EPISODE_LENGTH_ATTRIBUTE, indices=[0])[0]
+    # A VecEnv whose envs are not gymnasium envs: only the registered time limit is known.
     spec = venv.get_attr("spec", indices=[0])[0]
     return getattr(spec, "max_episode_steps", None)
 
 
-def resolve_discount(gamma: float | str, env: VecEnv | None) -> float:
-    """``gamma="auto"``: from the episode length (0.99 with a warning if it is unknown)."""
+def resolve_discount(gamma: float | str, env: VecEnv | None, known_episode_length: int | None = None) -> float:
+    """
+    ``gamma="auto"``: from the episode length (0.99 with a warning if it is unknown).
+
+    :param known_episode_length: the episode length if already measured (else it is measured on ``env``)
+    """
     if gamma != "auto":
         return float(gamma)
-    length = episode_length(env)
+    length = known_episode_length if known_episode_length is not None else episode_length(env)
     if length is None:
         warnings.warn(f"gamma='auto' could not find the episode length of the environment; using {DEFAULT_DISCOUNT}.")
         return DEFAULT_DISCOUNT

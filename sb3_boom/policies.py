@@ -431,15 +431,25 @@ def flat_observation_dim(observation_space: spaces.Space) -> int:
     return int(np.prod(observation_space.shape))
 
 
-def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool) -> None:
-    """Raise a clear error for spaces the world-model policy cannot handle."""
+def check_action_space(action_space: spaces.Space) -> None:
+    """Raise a clear error for actions BOOM cannot plan: not a Box, or a Box without finite bounds."""
     if not isinstance(action_space, spaces.Box):
         raise TypeError(
             f"BOOM supports continuous Box action spaces only, got {action_space}. "
             "Discrete, MultiDiscrete and MultiBinary actions cannot be planned with MPPI."
         )
     if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise ValueError(f"BOOM needs a bounded Box action space (finite low and high), got {action_space}.")
+        raise ValueError(
+            f"BOOM needs a bounded Box action space (finite lower and upper bound), got {action_space}: it plans "
+            "in [-1, 1] and rescales to the bounds. Declare the range the env's actions should take, e.g. "
+            "gymnasium.wrappers.TransformAction(env, lambda a: a, gymnasium.spaces.Box(low, high, shape)) "
+            "(then gymnasium.wrappers.RescaleAction to change that range if needed)."
+        )
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool) -> None:
+    """Raise a clear error for spaces the world-model policy cannot handle."""
+    check_action_space(action_space)
     if isinstance(observation_space, spaces.Dict):
         if not allow_dict:
             raise TypeError(

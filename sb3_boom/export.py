@@ -6,7 +6,7 @@ prior (encoder + prior mean) or the whole MPPI planner, as ONNX (for ``onnxrunti
 The exported planner takes its random draws as inputs (the same draws, in the same order, that
 ``WorldModelPolicy.plan`` takes from torch's generator): with :func:`planner_draws` a caller reproduces
 ``predict``'s plan exactly, and a robot's control loop draws them with any random number generator
-(examples/deploy_exported.py, with numpy).
+(examples/deploy_exported.py draws them with numpy).
 """
 
 import copy
@@ -15,7 +15,6 @@ import pathlib
 import warnings
 from typing import Any
 
-import numpy as np
 import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
@@ -310,9 +309,8 @@ def check_input_shape(x: th.Tensor, name: str, shape: list[int]) -> th.Tensor:
             if shape[index] >= 0 and x.shape[index] != shape[index]:
                 matches = False
     if not matches:
-        raise ValueError(
-            "input '" + name + "' has shape " + str(x.shape) + ", the exported program expects " + str(shape) + " (-1: any size)"
-        )
+        expected = str(shape) + " (-1: any size)"
+        raise ValueError("input '" + name + "' has shape " + str(x.shape) + ", the exported program expects " + expected)
     return x
 
 
@@ -443,7 +441,7 @@ def export_policy(
             "differ from predict()'s by that rounding.",
             stacklevel=2,
         )
-    if what == "planner" and 0 < policy.dropout and policy.q_ensemble.dropout_always and policy.dropout > _SPARSE_DROPOUT_MAX_P:
+    if what == "planner" and policy.q_ensemble.dropout_always and policy.dropout > _SPARSE_DROPOUT_MAX_P:
         warnings.warn(
             f"Q dropout {policy.dropout} > {_SPARSE_DROPOUT_MAX_P}: predict() draws it per unit, the exported planner "
             "from geometric gaps (same distribution), so planner_draws() does not reproduce predict()'s draws.",
@@ -534,27 +532,10 @@ def read_metadata(path: str | pathlib.Path) -> dict[str, Any]:
         model = onnx.load(str(path), load_external_data=False)
         return json.loads({entry.key: entry.value for entry in model.metadata_props}[METADATA_KEY])
     extra = {f"{METADATA_KEY}.json": ""}
-    th.jit.load(str(path), _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit's, as in export_policy
+        th.jit.load(str(path), _extra_files=extra)
     return json.loads(extra[f"{METADATA_KEY}.json"])
 
 
-def numpy_draws(metadata: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """
-    Fresh random inputs for an exported planner, drawn with numpy from the distributions its metadata
-    names (the same distributions as ``predict``'s, not the same numbers).
-    """
-    draws = {}
-    for item in metadata["inputs"]:
-        kind, shape = item["kind"], item["shape"]
-        if kind == "normal":
-            draws[item["name"]] = rng.standard_normal(shape, dtype=np.float32)
-        elif kind == "uniform":
-            draws[item["name"]] = rng.random(shape, dtype=np.float32)
-        elif kind == "exponential":
-            draws[item["name"]] = rng.standard_exponential(shape, dtype=np.float32)
-        elif kind == "geometric":
-            draws[item["name"]] = rng.geometric(metadata["dropout_p"], shape).astype(np.int64)
-    return draws
-
-
-__all__ = ["PlannerProgram", "PriorProgram", "export_policy", "numpy_draws", "planner_draws", "read_metadata"]
+__all__ = ["PlannerProgram", "PriorProgram", "export_policy", "planner_draws", "read_metadata"]

@@ -113,7 +113,9 @@ def evaluate_agent(run_dir: pathlib.Path, env_id: str, policy: str, episodes: in
     name = env_name(env_id)
     hyperparams, stats_path = get_saved_hyperparams(str(run_dir / name), test_mode=True)
     if not hyperparams:
-        raise FileNotFoundError(f"{run_dir / name / 'config.yml'} is missing: package the agent with benchmarks/package_agents.py")
+        raise FileNotFoundError(
+            f"{run_dir / name / 'config.yml'} is missing: package the agent with benchmarks/package_agents.py"
+        )
     env = create_test_env(env_id, n_envs=1, stats_path=stats_path, seed=seed, should_render=False, hyperparams=hyperparams)
     set_random_seed(seed)
     model = BOOM.load(run_dir / f"{name}.zip", device="cpu", use_planner=policy == "planner")
@@ -239,7 +241,8 @@ def write_readme(out: pathlib.Path) -> None:
         "thread, CPU (planner: MPPI; prior: the policy alone); `tests/test_trained_agents.py` replays them. "
         "Last eval: the run's own last evaluation (its eval env, mean of its eval episodes).",
         "",
-        "| env id | run | env steps | training wall time | planner (recorded) | prior (recorded) | last eval planner / prior | size |",
+        "| env id | run | env steps | training wall time | planner (recorded) | prior (recorded) "
+        "| last eval planner / prior | size |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for agent_dir in agent_dirs(out):

@@ -184,7 +184,8 @@ def read_derived_hyperparameters(manager: Any, entry: dict[str, Any]) -> tuple[d
     from collections import OrderedDict
     from pprint import pprint
 
-    print(f"Hyperparameters of {manager.env_name.gym_id} derived by sb3_boom.zoo.dmc_hyperparams ({manager.config} has no entry)")
+    env_id = manager.env_name.gym_id
+    print(f"Hyperparameters of {env_id} derived by sb3_boom.zoo.dmc_hyperparams ({manager.config} has no entry)")
     hyperparams = dict(entry)
     if manager.storage and manager.study_name and manager.trial_id:
         print("Loading from Optuna study...")

@@ -64,7 +64,9 @@ def assert_within_tolerance(recorded: dict[str, list[float]], returns: dict[str,
     for policy, values in recorded.items():
         expected, actual = float(np.mean(values)), float(np.mean(returns[policy]))
         tolerance = RELATIVE_TOLERANCE * abs(expected) + ABSOLUTE_TOLERANCE
-        assert abs(actual - expected) <= tolerance, f"{policy}: {actual:.1f} now, {expected:.1f} recorded (tolerance {tolerance:.1f})"
+        assert abs(actual - expected) <= tolerance, (
+            f"{policy}: {actual:.1f} now, {expected:.1f} recorded (tolerance {tolerance:.1f})"
+        )
 
 
 @pytest.mark.skipif(not SHIPPED, reason=f"no packaged agents in {AGENTS_DIR} (benchmarks/package_agents.py makes them)")
@@ -122,7 +124,9 @@ def fake_run(checkpoint_dir: pathlib.Path, env_steps: int) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory) -> pathlib.Path:
     root = tmp_path_factory.mktemp("packaging")
-    package_agents.main(["--checkpoint-dir", str(fake_run(root / "ckpt", 100_000)), "--seed", "3", "--out", str(root / "agents")])
+    package_agents.main(
+        ["--checkpoint-dir", str(fake_run(root / "ckpt", 100_000)), "--seed", "3", "--out", str(root / "agents")]
+    )
     return root / "agents"
 
 
@@ -151,7 +155,20 @@ def test_the_replay_catches_another_agent(packaged):
 def test_enjoy_plays_the_packaged_agent(packaged):
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "rl_zoo3.enjoy", "--algo", "boom", "--env", ENV_ID, "-f", str(packaged), "--no-render", "-n", "510"],
+        [
+            sys.executable,
+            "-m",
+            "rl_zoo3.enjoy",
+            "--algo",
+            "boom",
+            "--env",
+            ENV_ID,
+            "-f",
+            str(packaged),
+            "--no-render",
+            "-n",
+            "510",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -163,7 +180,9 @@ def test_enjoy_plays_the_packaged_agent(packaged):
 
 
 def test_a_run_short_of_its_budget_is_not_shipped(tmp_path, capsys):
-    package_agents.main(["--checkpoint-dir", str(fake_run(tmp_path / "ckpt", 40_000)), "--seed", "3", "--out", str(tmp_path / "agents")])
+    package_agents.main(
+        ["--checkpoint-dir", str(fake_run(tmp_path / "ckpt", 40_000)), "--seed", "3", "--out", str(tmp_path / "agents")]
+    )
     assert "not yet 100000" in capsys.readouterr().out and not package_agents.agent_dirs(tmp_path / "agents")
     with pytest.raises(SystemExit, match="check --checkpoint-dir"):
         package_agents.main(["--checkpoint-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "agents")])

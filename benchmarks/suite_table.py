@@ -1,0 +1,406 @@
+"""
+The benchmark table of a suite of benchmarks/reproduce.py runs, in the RL Zoo's benchmark style: per task,
+BOOM's planner and policy prior (mean +/- std over seeds of each seed's final and peak return), SB3 SAC
+and TQC (when their CSVs are there), the published TD-MPC2 and SAC figures at 100k env steps, env steps,
+wall time, agent steps/s and the hardware; then the wall-clock time each method takes to first reach 90%
+of TD-MPC2's published 100k figure; one plot per task (our seed mean with its min-max, the published
+curves, the yardsticks) and the command that reruns each row.
+
+    python benchmarks/suite_table.py --runs 'benchmarks/results/suite/*.csv' --out docs/benchmark_table.md \\
+        --plots docs/img/suite
+
+Definitions (all returns are reproduce.py's: the mean of its deterministic evaluation episodes):
+
+- the *matched step* of a (task, method, policy) is the last evaluation step that all its seeds reached (a
+  run in progress shortens it); *final* is each seed's return there, *peak* each seed's best return up to
+  there; the cells give mean +/- std over seeds (population std, ddof=0, as the published spreads);
+- *wall time* is reproduce.py's ``wall_s`` (training only, no evaluations) at the matched step, mean over
+  seeds; *agent steps/s* = matched env steps / action repeat / wall time (action repeat 2 on DMC tasks);
+- *published* figures are the seed means at exactly 100k env steps of the reference CSV (TD-MPC2's repo:
+  its steps are env steps, action repeat applied; see benchmarks/plot.py's REFERENCE_STEP_SCALE);
+- *time to 90%*: per seed, the ``wall_s`` of its first evaluation at or above 0.9 x TD-MPC2's published
+  100k figure; the cell gives the mean over the seeds that got there, how many did, and the mean env step.
+"""
+
+import argparse
+import dataclasses
+import glob
+import importlib.util
+import os
+import pathlib
+import platform
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+BENCHMARKS_DIR = pathlib.Path(__file__).resolve().parent
+RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
+PUBLISHED_STEP = 100_000
+THRESHOLD_FRACTION = 0.9
+DMC_ACTION_REPEAT = 2
+
+
+def _load_plot_module():
+    """benchmarks/plot.py (its reference step axes and curve helpers), loaded by path: benchmarks/ is no package."""
+    spec = importlib.util.spec_from_file_location("sb3_boom_benchmarks_plot", BENCHMARKS_DIR / "plot.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+plot = _load_plot_module()
+
+
+@dataclasses.dataclass
+class SeedStats:
+    """Mean and population std over seeds of one number per seed."""
+
+    mean: float
+    std: float
+    seeds: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "SeedStats":
+        values = np.asarray(values, dtype=np.float64)
+        return cls(float(values.mean()), float(values.std()), int(values.size))
+
+    def cell(self) -> str:
+        return f"{self.mean:.0f} ± {self.std:.0f}"
+
+
+@dataclasses.dataclass
+class PolicyResult:
+    """One (task, method, policy): its final and peak returns, its matched step and its speed."""
+
+    final: SeedStats
+    peak: SeedStats
+    step: int  # matched step (env steps)
+    wall_s: float  # mean over seeds at the matched step
+    agent_steps_per_s: float
+    seeds: list[int]
+
+
+@dataclasses.dataclass
+class TimeToThreshold:
+    """When the seeds of one (task, method, policy) first reached a return."""
+
+    threshold: float
+    wall_s: list[float]  # of the seeds that reached it
+    steps: list[int]
+    seeds: int  # all seeds
+    last_step: int  # the furthest any seed got (for "never by ...")
+
+    def cell(self) -> str:
+        if not self.wall_s:
+            return f"never (0/{self.seeds}, by {self.last_step / 1000:.0f}k)"
+        return f"{np.mean(self.wall_s) / 60:.1f} min @ {np.mean(self.steps) / 1000:.0f}k ({len(self.wall_s)}/{self.seeds})"
+
+
+def action_repeat(task: str) -> int:
+    """2 on dm_control tasks (named ``cheetah-run``), 1 on Gymnasium ids (``Pendulum-v1``)."""
+    return 1 if re.search(r"-v\d+$", task) else DMC_ACTION_REPEAT
+
+
+def read_runs(patterns: list[str]) -> pd.DataFrame:
+    """The rows of every CSV matching ``patterns`` (reproduce.py's columns)."""
+    paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
+    if not paths:
+        raise SystemExit(
+            f"no run CSV matches {patterns}: pass --runs with reproduce.py's --out, e.g. 'benchmarks/results/suite/*.csv'"
+        )
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path)
+        if list(frame.columns) != RUN_COLUMNS:
+            raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS} (a benchmarks/reproduce.py CSV)")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def policy_result(group: pd.DataFrame) -> PolicyResult | None:
+    """Final, peak, matched step and speed of the rows of one (task, method, policy); None without rows."""
+    rewards = group.pivot_table(index="step", columns="seed", values="reward", aggfunc="mean").dropna().sort_index()
+    if rewards.empty:
+        return None
+    walls = group.pivot_table(index="step", columns="seed", values="wall_s", aggfunc="mean").loc[rewards.index]
+    step = int(rewards.index[-1])
+    wall_s = float(walls.loc[step].mean())
+    task = str(group["task"].iloc[0])
+    rate = step / action_repeat(task) / wall_s if wall_s > 0 else float("nan")
+    return PolicyResult(
+        final=SeedStats.of(rewards.loc[step].to_numpy()),
+        peak=SeedStats.of(rewards.max(axis=0).to_numpy()),
+        step=step,
+        wall_s=wall_s,
+        agent_steps_per_s=rate,
+        seeds=sorted(int(seed) for seed in rewards.columns),
+    )
+
+
+def time_to_threshold(group: pd.DataFrame, threshold: float) -> TimeToThreshold:
+    """Per seed, the wall time and env step of its first evaluation at or above ``threshold``."""
+    walls, steps = [], []
+    for _, rows in group.sort_values("step").groupby("seed"):
+        reached = rows[rows["reward"] >= threshold]
+        if not reached.empty:
+            walls.append(float(reached["wall_s"].iloc[0]))
+            steps.append(int(reached["step"].iloc[0]))
+    return TimeToThreshold(threshold, walls, steps, int(group["seed"].nunique()), int(group["step"].max()))
+
+
+def read_reference(path: pathlib.Path) -> pd.DataFrame:
+    """A reference CSV on env steps (the step axis of benchmarks/plot.py's REFERENCE_STEP_SCALE for its name)."""
+    if path.name not in plot.REFERENCE_STEP_SCALE:
+        raise SystemExit(f"{path}: unknown step axis; add its file name to REFERENCE_STEP_SCALE in benchmarks/plot.py")
+    scales = plot.REFERENCE_STEP_SCALE[path.name]
+    frame = pd.read_csv(path, comment="#")
+    factors = frame["method"].map(lambda method: scales.get(method, scales["*"]))
+    return frame.assign(step=frame["step"] * factors)
+
+
+def published_at(reference: pd.DataFrame, method: str, task: str, step: int = PUBLISHED_STEP) -> float | None:
+    """The seed mean of ``method`` on ``task`` at exactly ``step`` env steps, or None when it has no such point."""
+    rows = reference[(reference["method"] == method) & (reference["task"] == task) & (reference["step"] == step)]
+    return float(rows["reward"].mean()) if not rows.empty else None
+
+
+@dataclasses.dataclass
+class TaskRow:
+    task: str
+    boom: dict[str, PolicyResult]  # "planner", "prior"
+    baselines: dict[str, PolicyResult]  # "sac", "tqc"
+    published: dict[str, float | None]  # "tdmpc2", "sac" at 100k env steps
+    to_threshold: dict[str, TimeToThreshold]  # "BOOM planner", "BOOM prior", "SAC", "TQC"
+
+
+def task_rows(
+    runs: pd.DataFrame, reference: pd.DataFrame, boom_method: str, baselines: tuple[str, ...] = ("sac", "tqc")
+) -> list[TaskRow]:
+    """One row per task that ``boom_method`` ran on."""
+    rows = []
+    for task in sorted(runs.loc[runs["method"] == boom_method, "task"].unique()):
+        of_task = runs[runs["task"] == task]
+        groups = {}
+        for policy in ("planner", "prior"):
+            groups[f"BOOM {policy}"] = of_task[(of_task["method"] == boom_method) & (of_task["policy"] == policy)]
+        for method in baselines:
+            groups[method.upper()] = of_task[of_task["method"] == method]
+        results = {name: policy_result(group) for name, group in groups.items() if not group.empty}
+        published = {method: published_at(reference, method, task) for method in ("tdmpc2", "sac")}
+        to_threshold = {}
+        if published["tdmpc2"] is not None:
+            threshold = THRESHOLD_FRACTION * published["tdmpc2"]
+            to_threshold = {name: time_to_threshold(group, threshold) for name, group in groups.items() if not group.empty}
+        rows.append(
+            TaskRow(
+                task=task,
+                boom={policy: results[f"BOOM {policy}"] for policy in ("planner", "prior") if results.get(f"BOOM {policy}")},
+                baselines={method: results[method.upper()] for method in baselines if results.get(method.upper())},
+                published=published,
+                to_threshold=to_threshold,
+            )
+        )
+    return rows
+
+
+def default_hardware() -> str:
+    """CPU model and core count of this machine (where the table is made: run it where the runs ran)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, no GPU, 1 torch thread"
+
+
+def rerun_command(method: str, task: str, seeds: list[int], budget: int, eval_freq: int, out: str) -> str:
+    """The reproduce.py command line that reruns one method's runs of a task."""
+    if method in ("sac", "tqc"):
+        selection = f"--methods {method}"
+    elif method.startswith("boom-") and method[5:] in ("zoo", "paper", "tiny"):
+        selection = f"--methods boom --preset {method[5:]}"
+    elif method == "boom":
+        selection = "--methods boom"
+    else:
+        selection = f"--methods boom --name '{method}'  # plus the --boom-kwargs it was run with"
+    env_id = task if action_repeat(task) == 1 else f"dm_control/{task}-v0"
+    return (
+        f"python benchmarks/reproduce.py {selection} --tasks {env_id} --seeds {' '.join(map(str, seeds))} "
+        f"--budget {budget} --eval-freq {eval_freq} --eval-episodes 10 --threads 1 --out {out}"
+    )
+
+
+def eval_freq_of(group: pd.DataFrame) -> int:
+    steps = np.unique(group["step"].to_numpy())
+    return int(np.diff(steps).min()) if steps.size > 1 else int(steps.max())
+
+
+def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_method: str, path: pathlib.Path) -> None:
+    """Our seed means with their min-max, the published curves (dashed) and the yardsticks (dotted)."""
+    of_task = runs[runs["task"] == row.task]
+    curves = [curve for curve in plot.load_runs(of_task, "minmax") if curve.method in (boom_method, "sac", "tqc")]
+    last_step = max(int(curve.steps[-1]) for curve in curves)
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    colors = {f"{boom_method} planner": "C0", f"{boom_method} prior": "C9", "sac": "C1", "tqc": "C2", "tdmpc2": "C3"}
+    for curve in curves:
+        color = colors.get(curve.color_key, "C7")
+        ax.plot(curve.steps, curve.mean, color=color, marker="o", markersize=3, label=curve.label)
+        ax.fill_between(curve.steps, curve.low, curve.high, color=color, alpha=0.2, linewidth=0)
+    for method in ("tdmpc2", "sac"):
+        rows = reference[(reference["task"] == row.task) & (reference["method"] == method)]
+        curve = plot.seed_curve(rows, "minmax") if not rows.empty else None
+        if curve is None:
+            continue
+        steps, mean, low, high = curve
+        end = int(np.searchsorted(steps, max(last_step, PUBLISHED_STEP), side="left")) + 1  # to the right edge
+        label = f"{'TD-MPC2' if method == 'tdmpc2' else 'SAC'} (published)"
+        ax.plot(steps[:end], mean[:end], color=colors[method], linestyle="--", linewidth=1.2, label=label)
+        ax.fill_between(steps[:end], low[:end], high[:end], color=colors[method], alpha=0.08, linewidth=0)
+    tdmpc2 = row.published["tdmpc2"]
+    if tdmpc2 is not None:
+        ax.axhline(tdmpc2, color=colors["tdmpc2"], linestyle=":", linewidth=1, label=f"TD-MPC2 at 100k: {tdmpc2:.0f}")
+        ax.axhline(
+            THRESHOLD_FRACTION * tdmpc2, color="0.4", linestyle=":", linewidth=1, label=f"90% of it: {0.9 * tdmpc2:.0f}"
+        )
+    if row.published["sac"] is not None:
+        ax.axhline(
+            row.published["sac"],
+            color=colors["sac"],
+            linestyle=":",
+            linewidth=1,
+            label=f"SAC at 100k: {row.published['sac']:.0f}",
+        )
+    ax.set_xlim(0, max(last_step, PUBLISHED_STEP))  # the yardsticks are 100k figures
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.set_xlabel("env steps (agent steps x action repeat)")
+    ax.set_ylabel("evaluation return (seed mean, min-max shaded)")
+    ax.set_title(row.task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+
+
+def _cell(result: PolicyResult | None, what: str) -> str:
+    return "-" if result is None else getattr(result, what).cell()
+
+
+def _published(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def markdown(rows: list[TaskRow], runs: pd.DataFrame, boom_method: str, hardware: str, out: str, plot_dir: str | None) -> str:
+    """The table, the time-to-90% table, the plots and the commands, as markdown."""
+    lines = [
+        "# Benchmark table: BOOM through the RL Zoo on DMC",
+        "",
+        f"Made by `python benchmarks/suite_table.py` from the CSVs of benchmarks/reproduce.py (BOOM: method `{boom_method}`, "
+        "the shipped hyperparams/boom.yml entries; SAC/TQC: the RL Zoo's hyperparameters, same env wrappers), on "
+        f"{hardware}. Returns: mean of 10 deterministic evaluation episodes; final: each seed's return at the last "
+        "evaluation all seeds reached (env steps column), peak: each seed's best return up to there, both as mean ± std "
+        "over seeds (population std); SAC/TQC: final (their env steps, seeds). Published: the TD-MPC2 repository's "
+        "curves, seed mean at exactly 100k env steps (action repeat 2 applied). Wall time: training only (no "
+        "evaluations), mean over seeds; agent steps/s = env steps / 2 / wall time. Runs still in progress show "
+        "fewer env steps or seeds.",
+        "",
+        "| task | BOOM planner final | BOOM planner peak | BOOM prior final | BOOM prior peak | SAC | TQC "
+        "| TD-MPC2 100k (published) | SAC 100k (published) | env steps | seeds | wall time | agent steps/s | hardware |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        planner, prior = row.boom.get("planner"), row.boom.get("prior")
+        lead = planner or prior
+        baselines = [
+            "-" if result is None else f"{result.final.cell()} ({result.step / 1000:.0f}k, {result.final.seeds} seeds)"
+            for result in (row.baselines.get("sac"), row.baselines.get("tqc"))
+        ]
+        lines.append(
+            f"| {row.task} | {_cell(planner, 'final')} | {_cell(planner, 'peak')} "
+            f"| {_cell(prior, 'final')} | {_cell(prior, 'peak')} "
+            f"| {baselines[0]} | {baselines[1]} | {_published(row.published['tdmpc2'])} | {_published(row.published['sac'])} "
+            f"| {lead.step} | {lead.final.seeds} | {lead.wall_s / 60:.0f} min | {lead.agent_steps_per_s:.1f} | {hardware} |"
+        )
+    lines += [
+        "",
+        "### Wall-clock time to 90% of TD-MPC2's published 100k figure",
+        "",
+        "Training wall time (mean over the seeds that got there, n/N seeds, mean env step) to the first evaluation at or "
+        "above 0.9 x TD-MPC2's published return at 100k env steps; never: no seed got there within its run.",
+        "",
+        "| task | 90% of TD-MPC2 100k | BOOM planner | BOOM prior | SAC | TQC |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if not row.to_threshold:
+            continue
+        threshold = next(iter(row.to_threshold.values())).threshold
+        cells = [
+            row.to_threshold[name].cell() if name in row.to_threshold else "-"
+            for name in ("BOOM planner", "BOOM prior", "SAC", "TQC")
+        ]
+        lines.append(f"| {row.task} | {threshold:.0f} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "### Commands",
+        "",
+        "Each row's runs (resumable; add `--checkpoint-dir` to keep the checkpoints elsewhere):",
+        "",
+        "```bash",
+    ]
+    for row in rows:
+        of_task = runs[runs["task"] == row.task]
+        for method in [boom_method, *[name for name in ("sac", "tqc") if name in row.baselines]]:
+            group = of_task[of_task["method"] == method]
+            budget = int(group["step"].max())
+            seeds = sorted(int(seed) for seed in group["seed"].unique())
+            lines.append(rerun_command(method, row.task, seeds, max(budget, PUBLISHED_STEP), eval_freq_of(group), out))
+    lines.append("```")
+    if plot_dir is not None:
+        lines += ["", "### Learning curves", ""]
+        lines += [f"![{row.task}]({plot_dir}/{row.task}.png)" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", default=["benchmarks/results/suite/*.csv"], help="reproduce.py CSVs (globs)")
+    parser.add_argument("--boom-method", default="boom-zoo", help="the CSV method name of the BOOM runs")
+    parser.add_argument("--reference", type=pathlib.Path, default=BENCHMARKS_DIR / "reference" / "tdmpc2.csv")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="markdown file (default: print it)")
+    parser.add_argument("--plots", type=pathlib.Path, default=None, help="folder for <task>.png (default: no plots)")
+    parser.add_argument("--hardware", default=None, help="the machine the runs ran on (default: this one's CPU)")
+    parser.add_argument("--runs-out", default="benchmarks/results/suite", help="reproduce.py --out in the printed commands")
+    args = parser.parse_args(argv)
+
+    runs = read_runs(args.runs)
+    if not (runs["method"] == args.boom_method).any():
+        found = sorted(runs["method"].unique())
+        raise SystemExit(f"no rows of method {args.boom_method!r} in the runs (methods: {found}): pass --boom-method")
+    reference = read_reference(args.reference)
+    rows = task_rows(runs, reference, args.boom_method)
+    plot_ref = None
+    if args.plots is not None:
+        for row in rows:
+            plot_task(row, runs, reference, args.boom_method, args.plots / f"{row.task}.png")
+        base = args.out.parent if args.out is not None else pathlib.Path.cwd()
+        plot_ref = os.path.relpath(args.plots, base)
+    text = markdown(rows, runs, args.boom_method, args.hardware or default_hardware(), args.runs_out, plot_ref)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out} ({len(rows)} tasks)" + (f" and {len(rows)} plots in {args.plots}" if args.plots else ""))
+
+
+if __name__ == "__main__":
+    main()

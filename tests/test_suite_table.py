@@ -1,0 +1,148 @@
+"""benchmarks/suite_table.py on small synthetic CSVs: the numbers of the benchmark table, not its layout."""
+
+import csv
+import importlib.util
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
+
+
+def load_suite_table():
+    spec = importlib.util.spec_from_file_location("suite_table", REPO_ROOT / "benchmarks" / "suite_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+suite_table = load_suite_table()
+
+# cheetah-run: 3 BOOM seeds to 100k env steps; walker-walk: seed 1 still at 50k (a run in progress).
+# (method, task, seed, policy): [(env step, return, wall_s), ...]
+RUNS = {
+    ("boom-zoo", "cheetah-run", 0, "planner"): [(0, 0, 0), (50_000, 500, 500), (100_000, 400, 1000)],
+    ("boom-zoo", "cheetah-run", 1, "planner"): [(0, 0, 0), (50_000, 300, 600), (100_000, 600, 1200)],
+    ("boom-zoo", "cheetah-run", 2, "planner"): [(0, 0, 0), (50_000, 100, 700), (100_000, 200, 1400)],
+    ("boom-zoo", "cheetah-run", 0, "prior"): [(0, 0, 0), (50_000, 50, 500), (100_000, 100, 1000)],
+    ("boom-zoo", "cheetah-run", 1, "prior"): [(0, 0, 0), (50_000, 60, 600), (100_000, 200, 1200)],
+    ("boom-zoo", "cheetah-run", 2, "prior"): [(0, 0, 0), (50_000, 70, 700), (100_000, 300, 1400)],
+    ("sac", "cheetah-run", 0, "actor"): [(0, 0, 0), (50_000, 200, 100), (100_000, 300, 200)],
+    ("sac", "cheetah-run", 1, "actor"): [(0, 0, 0), (50_000, 250, 110), (100_000, 500, 220)],
+    ("boom-zoo", "walker-walk", 0, "planner"): [(0, 10, 0), (50_000, 700, 400), (100_000, 900, 800)],
+    ("boom-zoo", "walker-walk", 1, "planner"): [(0, 20, 0), (50_000, 500, 600)],
+    ("boom-zoo", "walker-walk", 0, "prior"): [(0, 10, 0), (50_000, 600, 400), (100_000, 800, 800)],
+    ("boom-zoo", "walker-walk", 1, "prior"): [(0, 20, 0), (50_000, 400, 600)],
+}
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> pathlib.Path:
+    """One CSV per run, as reproduce.py writes them."""
+    runs: dict[tuple, list[list]] = {}
+    for (method, task, seed, policy), points in RUNS.items():
+        rows = runs.setdefault((method, task, seed), [])
+        rows += [[method, task, step, reward, seed, policy, wall_s] for step, reward, wall_s in points]
+    for (method, task, seed), rows in runs.items():
+        with open(tmp_path / f"{method}__{task}__seed{seed}.csv", "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+    return tmp_path
+
+
+@pytest.fixture
+def reference_file(tmp_path) -> pathlib.Path:
+    """A TD-MPC2-repo style reference (env steps): TD-MPC2 520 and SAC 310 at 100k on cheetah-run."""
+    path = tmp_path / "ref" / "tdmpc2.csv"
+    path.parent.mkdir()
+    rows = [["tdmpc2", "cheetah-run", 100_000, reward, seed] for seed, reward in ((1, 500), (2, 520), (3, 540))]
+    rows += [["tdmpc2", "cheetah-run", 200_000, 900, seed] for seed in (1, 2, 3)]  # not the 100k figure
+    rows += [["sac", "cheetah-run", 100_000, reward, seed] for seed, reward in ((1, 300), (2, 320))]
+    with open(path, "w", newline="") as file:
+        file.write("# a comment line, as the shipped reference files have\n")
+        csv.writer(file).writerows([["method", "task", "step", "reward", "seed"], *rows])
+    return path
+
+
+def rows_by_task(runs_dir: pathlib.Path, reference_file: pathlib.Path) -> dict:
+    runs = suite_table.read_runs([str(runs_dir / "*.csv")])
+    rows = suite_table.task_rows(runs, suite_table.read_reference(reference_file), "boom-zoo")
+    return {row.task: row for row in rows}
+
+
+def test_final_and_peak_are_mean_and_std_over_seeds(runs_dir, reference_file):
+    planner = rows_by_task(runs_dir, reference_file)["cheetah-run"].boom["planner"]
+    # final: 400, 600, 200 at 100k; peak: 500, 600, 200 (seed 0 peaked at 50k)
+    assert planner.step == 100_000 and planner.seeds == [0, 1, 2]
+    assert planner.final.mean == pytest.approx(400) and planner.final.std == pytest.approx(163.299, abs=1e-3)
+    assert planner.peak.mean == pytest.approx(433.333, abs=1e-3) and planner.peak.std == pytest.approx(169.967, abs=1e-3)
+    prior = rows_by_task(runs_dir, reference_file)["cheetah-run"].boom["prior"]
+    assert prior.final.mean == pytest.approx(200) and prior.peak.mean == pytest.approx(200)
+
+
+def test_wall_time_and_agent_steps_per_second(runs_dir, reference_file):
+    planner = rows_by_task(runs_dir, reference_file)["cheetah-run"].boom["planner"]
+    assert planner.wall_s == pytest.approx(1200)  # mean of 1000, 1200, 1400
+    assert planner.agent_steps_per_s == pytest.approx(100_000 / 2 / 1200)  # action repeat 2 on DMC
+
+
+def test_a_run_in_progress_shortens_the_matched_step(runs_dir, reference_file):
+    planner = rows_by_task(runs_dir, reference_file)["walker-walk"].boom["planner"]
+    assert planner.step == 50_000 and planner.final.seeds == 2
+    assert planner.final.mean == pytest.approx(600) and planner.final.std == pytest.approx(100)
+    assert planner.peak.mean == pytest.approx(600)  # seed 0's 900 at 100k is past the matched step
+
+
+def test_baselines_and_published_figures_at_100k(runs_dir, reference_file):
+    row = rows_by_task(runs_dir, reference_file)["cheetah-run"]
+    assert row.baselines["sac"].final.mean == pytest.approx(400) and row.baselines["sac"].final.seeds == 2
+    assert "tqc" not in row.baselines  # no TQC CSVs
+    assert row.published == {"tdmpc2": pytest.approx(520), "sac": pytest.approx(310)}
+    assert rows_by_task(runs_dir, reference_file)["walker-walk"].published == {"tdmpc2": None, "sac": None}
+
+
+def test_wall_clock_to_90_percent_of_tdmpc2(runs_dir, reference_file):
+    row = rows_by_task(runs_dir, reference_file)["cheetah-run"]
+    planner = row.to_threshold["BOOM planner"]
+    assert planner.threshold == pytest.approx(0.9 * 520)
+    # seed 0 first at 50k (500 >= 468, 500 s), seed 1 at 100k (600, 1200 s), seed 2 never (max 200)
+    assert planner.wall_s == [500, 1200] and planner.steps == [50_000, 100_000] and planner.seeds == 3
+    assert row.to_threshold["BOOM prior"].wall_s == [] and row.to_threshold["BOOM prior"].last_step == 100_000
+    assert row.to_threshold["SAC"].wall_s == [220] and row.to_threshold["SAC"].steps == [100_000]  # seed 1's 500
+    assert not rows_by_task(runs_dir, reference_file)["walker-walk"].to_threshold  # no published figure: no target
+
+
+def test_reference_step_axes_are_converted_to_env_steps(tmp_path):
+    # boom.csv's sac rows sit on a 200k-per-entry axis (its README): entry 50k is 100k env steps
+    path = tmp_path / "boom.csv"
+    path.write_text("method,task,step,reward,seed\nsac,dog-run,50000,42.0,mean\ntdmpc2,dog-run,100000,7.0,mean\n")
+    reference = suite_table.read_reference(path)
+    assert suite_table.published_at(reference, "sac", "dog-run") == pytest.approx(42.0)
+    assert suite_table.published_at(reference, "tdmpc2", "dog-run") == pytest.approx(7.0)
+    with pytest.raises(SystemExit, match="REFERENCE_STEP_SCALE"):
+        suite_table.read_reference(tmp_path.joinpath("mine.csv"))
+
+
+def test_main_writes_the_doc_and_one_plot_per_task(runs_dir, reference_file, tmp_path):
+    out, plots = tmp_path / "docs" / "table.md", tmp_path / "docs" / "img"
+    suite_table.main(
+        ["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out), "--plots", str(plots)]
+    )
+    text = out.read_text()
+    assert "| cheetah-run | 400 ± 163 | 433 ± 170 | 200 ± 82 | 200 ± 82 |" in text
+    assert "8.3 min @ 75k (2/3)" not in text and "14.2 min @ 75k (2/3)" in text  # (500 + 1200) / 2 s
+    assert "--tasks dm_control/cheetah-run-v0 --seeds 0 1 2 --budget 100000 --eval-freq 50000" in text
+    assert sorted(path.name for path in plots.glob("*.png")) == ["cheetah-run.png", "walker-walk.png"]
+
+
+def test_bad_input_names_the_fix(runs_dir, reference_file, tmp_path):
+    with pytest.raises(SystemExit, match="pass --boom-method"):
+        suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--boom-method", "boom"])
+    with pytest.raises(SystemExit, match="pass --runs"):
+        suite_table.main(["--runs", str(tmp_path / "none" / "*.csv")])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.csv").write_text("task,reward\ncheetah-run,1\n")
+    with pytest.raises(SystemExit, match="reproduce.py CSV"):
+        suite_table.main(["--runs", str(tmp_path / "bad" / "*.csv")])

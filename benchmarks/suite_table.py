@@ -107,7 +107,7 @@ def action_repeat(task: str) -> int:
 
 
 def read_runs(patterns: list[str]) -> pd.DataFrame:
-    """The rows of every CSV matching ``patterns`` (reproduce.py's columns)."""
+    """The rows of every CSV matching ``patterns`` (reproduce.py's columns, plus ``csv_dir``: the CSV's folder)."""
     paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
     if not paths:
         raise SystemExit(
@@ -118,7 +118,7 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
         frame = pd.read_csv(path)
         if list(frame.columns) != RUN_COLUMNS:
             raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS} (a benchmarks/reproduce.py CSV)")
-        frames.append(frame)
+        frames.append(frame.assign(csv_dir=os.path.dirname(path) or "."))  # for the rerun commands' --out
     return pd.concat(frames, ignore_index=True)
 
 
@@ -179,11 +179,20 @@ class TaskRow:
 
 
 def task_rows(
-    runs: pd.DataFrame, reference: pd.DataFrame, boom_method: str, baselines: tuple[str, ...] = ("sac", "tqc")
+    runs: pd.DataFrame,
+    reference: pd.DataFrame,
+    boom_method: str,
+    baselines: tuple[str, ...] = ("sac", "tqc"),
+    tasks: list[str] | None = None,
 ) -> list[TaskRow]:
-    """One row per task that ``boom_method`` ran on."""
+    """
+    One row per task: ``tasks`` (those without runs yet get empty cells), else every task that ``boom_method``
+    or a baseline ran on.
+    """
+    if tasks is None:
+        tasks = sorted(runs.loc[runs["method"].isin([boom_method, *baselines]), "task"].unique())
     rows = []
-    for task in sorted(runs.loc[runs["method"] == boom_method, "task"].unique()):
+    for task in tasks:
         of_task = runs[runs["task"] == task]
         groups = {}
         for policy in ("planner", "prior"):
@@ -247,7 +256,7 @@ def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_me
     """Our seed means with their min-max, the published curves (dashed) and the yardsticks (dotted)."""
     of_task = runs[runs["task"] == row.task]
     curves = [curve for curve in plot.load_runs(of_task, "minmax") if curve.method in (boom_method, "sac", "tqc")]
-    last_step = max(int(curve.steps[-1]) for curve in curves)
+    last_step = max((int(curve.steps[-1]) for curve in curves), default=0)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     ax = figure.subplots()
     colors = {f"{boom_method} planner": "C0", f"{boom_method} prior": "C9", "sac": "C1", "tqc": "C2", "tdmpc2": "C3"}
@@ -262,8 +271,8 @@ def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_me
             continue
         steps, mean, low, high = curve
         end = int(np.searchsorted(steps, max(last_step, PUBLISHED_STEP), side="left")) + 1  # to the right edge
-        label = f"{'TD-MPC2' if method == 'tdmpc2' else 'SAC'} (published)"
-        ax.plot(steps[:end], mean[:end], color=colors[method], linestyle="--", linewidth=1.2, label=label)
+        label = f"{'TD-MPC2' if method == 'tdmpc2' else 'SAC'} (published, a point every {steps[1] // 1000}k)"
+        ax.plot(steps[:end], mean[:end], color=colors[method], linestyle="--", linewidth=1, marker="s", label=label)
         ax.fill_between(steps[:end], low[:end], high[:end], color=colors[method], alpha=0.08, linewidth=0)
     tdmpc2 = row.published["tdmpc2"]
     if tdmpc2 is not None:
@@ -279,7 +288,7 @@ def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_me
             linewidth=1,
             label=f"SAC at 100k: {row.published['sac']:.0f}",
         )
-    ax.set_xlim(0, max(last_step, PUBLISHED_STEP))  # the yardsticks are 100k figures
+    ax.set_xlim(0, 1.03 * max(last_step, PUBLISHED_STEP))  # the yardsticks are 100k figures
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_xlabel("env steps (agent steps x action repeat)")
     ax.set_ylabel("evaluation return (seed mean, min-max shaded)")
@@ -298,7 +307,14 @@ def _published(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def markdown(rows: list[TaskRow], runs: pd.DataFrame, boom_method: str, hardware: str, out: str, plot_dir: str | None) -> str:
+def markdown(
+    rows: list[TaskRow],
+    runs: pd.DataFrame,
+    boom_method: str,
+    hardware: str,
+    plot_dir: str | None,
+    suite_budget: int = PUBLISHED_STEP,
+) -> str:
     """The table, the time-to-90% table, the plots and the commands, as markdown."""
     lines = [
         "# Benchmark table: BOOM through the RL Zoo on DMC",
@@ -323,11 +339,13 @@ def markdown(rows: list[TaskRow], runs: pd.DataFrame, boom_method: str, hardware
             "-" if result is None else f"{result.final.cell()} ({result.step / 1000:.0f}k, {result.final.seeds} seeds)"
             for result in (row.baselines.get("sac"), row.baselines.get("tqc"))
         ]
+        speed = ["-"] * 4 if lead is None else [str(lead.step), str(lead.final.seeds), f"{lead.wall_s / 60:.0f} min"]
+        speed += [] if lead is None else [f"{lead.agent_steps_per_s:.1f}"]
         lines.append(
             f"| {row.task} | {_cell(planner, 'final')} | {_cell(planner, 'peak')} "
             f"| {_cell(prior, 'final')} | {_cell(prior, 'peak')} "
             f"| {baselines[0]} | {baselines[1]} | {_published(row.published['tdmpc2'])} | {_published(row.published['sac'])} "
-            f"| {lead.step} | {lead.final.seeds} | {lead.wall_s / 60:.0f} min | {lead.agent_steps_per_s:.1f} | {hardware} |"
+            f"| {' | '.join(speed)} | {hardware} |"
         )
     lines += [
         "",
@@ -352,17 +370,22 @@ def markdown(rows: list[TaskRow], runs: pd.DataFrame, boom_method: str, hardware
         "",
         "### Commands",
         "",
-        "Each row's runs (resumable; add `--checkpoint-dir` to keep the checkpoints elsewhere):",
+        "Each row's runs (reproduce.py resumes from its checkpoints: a larger `--budget` extends a run):",
         "",
         "```bash",
     ]
     for row in rows:
         of_task = runs[runs["task"] == row.task]
-        for method in [boom_method, *[name for name in ("sac", "tqc") if name in row.baselines]]:
+        for method in [boom_method, "sac", "tqc"]:
             group = of_task[of_task["method"] == method]
+            if group.empty:
+                continue
             budget = int(group["step"].max())
             seeds = sorted(int(seed) for seed in group["seed"].unique())
-            lines.append(rerun_command(method, row.task, seeds, max(budget, PUBLISHED_STEP), eval_freq_of(group), out))
+            out = str(group["csv_dir"].iloc[0])
+            # a BOOM run in progress gets the suite's budget (reproduce.py resumes it); a finished run its own
+            budget = max(budget, suite_budget) if method == boom_method else budget
+            lines.append(rerun_command(method, row.task, seeds, budget, eval_freq_of(group), out))
     lines.append("```")
     if plot_dir is not None:
         lines += ["", "### Learning curves", ""]
@@ -374,11 +397,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", default=["benchmarks/results/suite/*.csv"], help="reproduce.py CSVs (globs)")
     parser.add_argument("--boom-method", default="boom-zoo", help="the CSV method name of the BOOM runs")
+    parser.add_argument("--tasks", nargs="+", default=None, help="rows, in order (default: the tasks in the runs)")
     parser.add_argument("--reference", type=pathlib.Path, default=BENCHMARKS_DIR / "reference" / "tdmpc2.csv")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="markdown file (default: print it)")
     parser.add_argument("--plots", type=pathlib.Path, default=None, help="folder for <task>.png (default: no plots)")
     parser.add_argument("--hardware", default=None, help="the machine the runs ran on (default: this one's CPU)")
-    parser.add_argument("--runs-out", default="benchmarks/results/suite", help="reproduce.py --out in the printed commands")
     args = parser.parse_args(argv)
 
     runs = read_runs(args.runs)
@@ -386,14 +409,14 @@ def main(argv: list[str] | None = None) -> None:
         found = sorted(runs["method"].unique())
         raise SystemExit(f"no rows of method {args.boom_method!r} in the runs (methods: {found}): pass --boom-method")
     reference = read_reference(args.reference)
-    rows = task_rows(runs, reference, args.boom_method)
+    rows = task_rows(runs, reference, args.boom_method, tasks=args.tasks)
     plot_ref = None
     if args.plots is not None:
         for row in rows:
             plot_task(row, runs, reference, args.boom_method, args.plots / f"{row.task}.png")
         base = args.out.parent if args.out is not None else pathlib.Path.cwd()
         plot_ref = os.path.relpath(args.plots, base)
-    text = markdown(rows, runs, args.boom_method, args.hardware or default_hardware(), args.runs_out, plot_ref)
+    text = markdown(rows, runs, args.boom_method, args.hardware or default_hardware(), plot_ref)
     if args.out is None:
         print(text, end="")
     else:

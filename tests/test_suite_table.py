@@ -146,3 +146,13 @@ def test_bad_input_names_the_fix(runs_dir, reference_file, tmp_path):
     (tmp_path / "bad" / "x.csv").write_text("task,reward\ncheetah-run,1\n")
     with pytest.raises(SystemExit, match="reproduce.py CSV"):
         suite_table.main(["--runs", str(tmp_path / "bad" / "*.csv")])
+
+
+def test_named_tasks_without_runs_get_empty_cells_and_the_published_figures(runs_dir, reference_file):
+    runs = suite_table.read_runs([str(runs_dir / "*.csv")])
+    reference = suite_table.read_reference(reference_file)
+    reference.loc[len(reference)] = ["tdmpc2", "finger-spin", 100_000, 948.0, 1]
+    rows = suite_table.task_rows(runs, reference, "boom-zoo", tasks=["finger-spin", "cheetah-run"])
+    assert [row.task for row in rows] == ["finger-spin", "cheetah-run"]
+    assert rows[0].boom == {} and rows[0].baselines == {} and rows[0].published["tdmpc2"] == pytest.approx(948.0)
+    assert rows[0].to_threshold == {}  # nothing ran: no time to report, not "never"

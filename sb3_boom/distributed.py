@@ -154,6 +154,9 @@ _RETRIED_METHODS = (
     "set_trial_user_attr",
     "set_trial_system_attr",
     "record_heartbeat",
+    # what Optuna's cache in front of RDBStorage calls for get_trials / best_trial / fail_stale_trials
+    "_get_trials",
+    "_get_best_trial_id",
     "_get_stale_trial_ids",
 )
 
@@ -169,8 +172,19 @@ class ReconnectingRDBStorage(RDBStorage):
     """
 
     def __init__(self, url: str, reconnect_s: float = 120.0, **kwargs: Any):
+        import sqlalchemy.exc
+
         self.reconnect_s = reconnect_s
-        super().__init__(url, **kwargs)
+        for attempt in range(5):
+            try:
+                super().__init__(url, **kwargs)
+                return
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Workers started together on an empty database race to create Optuna's tables; the losers
+                # hit "already exists" and find the tables complete on the next try.
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
 
 
 def _with_reconnect(name: str) -> Callable[..., Any]:

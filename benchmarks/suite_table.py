@@ -271,7 +271,8 @@ def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_me
             continue
         steps, mean, low, high = curve
         end = int(np.searchsorted(steps, max(last_step, PUBLISHED_STEP), side="left")) + 1  # to the right edge
-        label = f"{'TD-MPC2' if method == 'tdmpc2' else 'SAC'} (published, a point every {steps[1] // 1000}k)"
+        spacing = f", a point every {int(np.diff(steps).min()) // 1000}k" if steps.size > 1 else ""
+        label = f"{'TD-MPC2' if method == 'tdmpc2' else 'SAC'} (published{spacing})"
         ax.plot(steps[:end], mean[:end], color=colors[method], linestyle="--", linewidth=1, marker="s", label=label)
         ax.fill_between(steps[:end], low[:end], high[:end], color=colors[method], alpha=0.08, linewidth=0)
     tdmpc2 = row.published["tdmpc2"]

@@ -7,9 +7,9 @@ Per-action latency of the exported policy prior and MPPI planner (sb3_boom/expor
 One environment, one action per call (a robot's control loop). ``predict`` is timed through
 ``model.predict`` (observation from numpy, action back to numpy, the warm start carried as
 ``state``); an exported planner's time includes drawing its random inputs with numpy
-(examples/deploy_exported.py's ``draw_inputs``). Latencies are medians over ``--repeats`` calls after
-``--warmup`` calls. Networks: untrained (latency does not depend on the weights). Appends one JSON row
-per model size to ``--output``.
+(examples/deploy_exported.py's ``draw_inputs``). Latencies are medians over ``--repeats`` rounds (one
+call of each program per round, interleaved) after ``--warmup`` calls of each. Networks: untrained
+(latency does not depend on the weights). Appends one JSON row per model size to ``--output``.
 """
 
 import argparse
@@ -67,15 +67,21 @@ def _load_deploy_example() -> Any:
     return module
 
 
-def median_ms(call: Callable[[], Any], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
+def median_ms(calls: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, float]:
+    """
+    Median time of each call in milliseconds. The calls are interleaved (one of each per round), so that
+    a change of the machine's load during the run falls on all of them alike.
+    """
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {label: [] for label in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for label, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[label].append(time.perf_counter() - start)
+    return {label: 1e3 * statistics.median(values) for label, values in times.items()}
 
 
 def predict_calls(model: BOOM, observation: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -134,18 +140,15 @@ def measure(size: str, args: argparse.Namespace, deploy: Any) -> dict[str, Any]:
         "file_bytes": {},
         "export_s": {},
     }
-    latency = row["latency_ms"]
-    for what, call in predict_calls(model, observation).items():
-        latency[f"{what}/predict"] = median_ms(call, args.warmup, args.repeats)
-    with tempfile.TemporaryDirectory() as folder:
-        for what in ("prior", "planner"):
-            for fmt in ("onnx", "torchscript"):
-                start = time.perf_counter()
-                path = model.export(pathlib.Path(folder) / what, what=what, format=fmt)
-                row["export_s"][f"{what}/{fmt}"] = round(time.perf_counter() - start, 2)
-                row["file_bytes"][f"{what}/{fmt}"] = path.stat().st_size
-                act = exported_calls(deploy, path, observation, args.threads)
-                latency[f"{what}/{fmt}"] = median_ms(act, args.warmup, args.repeats)
+    calls = {f"{what}/predict": call for what, call in predict_calls(model, observation).items()}
+    folder = tempfile.TemporaryDirectory()
+    for what in ("prior", "planner"):
+        for fmt in ("onnx", "torchscript"):
+            start = time.perf_counter()
+            path = model.export(pathlib.Path(folder.name) / what, what=what, format=fmt)
+            row["export_s"][f"{what}/{fmt}"] = round(time.perf_counter() - start, 2)
+            row["file_bytes"][f"{what}/{fmt}"] = path.stat().st_size
+            calls[f"{what}/{fmt}"] = exported_calls(deploy, path, observation, args.threads)
     if args.compile:
         compiled = BOOM("MlpPolicy", env, seed=0, compile=True, **kwargs)
         compiled.policy.load_state_dict(model.policy.state_dict())
@@ -153,7 +156,9 @@ def measure(size: str, args: argparse.Namespace, deploy: Any) -> dict[str, Any]:
             start = time.perf_counter()
             call()  # compiles
             row["export_s"][f"{what}/compile_warmup"] = round(time.perf_counter() - start, 1)
-            latency[f"{what}/predict_compiled"] = median_ms(call, args.warmup, args.repeats)
+            calls[f"{what}/predict_compiled"] = call
+    row["latency_ms"] = median_ms(calls, args.warmup, args.repeats)
+    folder.cleanup()
     return row
 
 

@@ -53,13 +53,10 @@ def _observation_inputs(observation_space: spaces.Space) -> list[tuple[str, tupl
 
 def _detached_networks(policy: WorldModelPolicy, names: tuple[str, ...]) -> nn.ModuleDict:
     """
-    CPU copies of the policy's networks, in eval mode and without ``torch.compile``'s wrapper (which
-    ``compile_networks`` sets in place, and which tracing must not go through).
+    CPU copies of the policy's networks in eval mode (tracing runs the plain modules, also where
+    ``compile_networks`` compiled them: tests/test_export.py).
     """
     networks = nn.ModuleDict({name: copy.deepcopy(getattr(policy, name)) for name in names}).cpu().eval()
-    for module in networks.modules():
-        if getattr(module, "_compiled_call_impl", None) is not None:
-            module._compiled_call_impl = None
     return networks.requires_grad_(False)
 
 
@@ -240,7 +237,9 @@ class PlannerProgram(_ExportedProgram):
             if layer == 0 and gaps is not None:
                 numel = h.numel()
                 positions = gaps.cumsum(0).sub(1).clamp(max=numel)
-                mask = th.full((numel + 1,), 1.0 / (1.0 - self.dropout_p), dtype=h.dtype).index_fill(0, positions, 0.0)
+                # full_like(h), not full(numel): ONNX would fold a constant mask into the file, one per iteration.
+                kept = th.full_like(h.reshape(-1), 1.0 / (1.0 - self.dropout_p))
+                mask = th.cat([kept, kept[:1]]).index_fill(0, positions, 0.0)  # a spare slot at numel, as dropout()
                 h = h * mask[:numel].view(h.shape)
             h = F.layer_norm(h, h.shape[-1:])
             h = mish(h * select(q.norm_weights[layer]) + select(q.norm_biases[layer]))

@@ -24,7 +24,7 @@ from sb3_boom import BOOM  # noqa: E402
 from sb3_boom.export import export_policy, planner_draws, read_metadata  # noqa: E402
 
 # torch 2.13 deprecates torch.jit (in favour of torch.export); TorchScript is still what libtorch loads.
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FORMATS = ("onnx", "torchscript")
@@ -265,6 +265,21 @@ def test_export_after_save_and_load(box_model, tmp_path):
     inputs.update(_numpy(planner_draws(loaded.policy, 1, True, th.Generator().manual_seed(2))))
     for a, b in zip(deploy.load_program(original)[0](inputs), deploy.load_program(reloaded)[0](inputs), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_export_from_a_compiled_model(box_model, tmp_path):
+    # compile=True wraps the networks in place (torch.compile); the export traces the plain networks all the same.
+    env = gym.make("Pendulum-v1")
+    compiled = BOOM("MlpPolicy", env, policy_kwargs=dict(model_size="cpu"), compile=True, seed=0, **PLANNER)
+    compiled.policy.load_state_dict(box_model.policy.state_dict())
+    inputs = {**_first_call(_observations(box_model, 1, 6)), **_numpy(planner_draws(box_model.policy, 1, True))}
+    outputs = []
+    for model in (compiled, box_model):
+        path = model.export(tmp_path / f"planner_{model is compiled}", what="planner", format="onnx")
+        outputs.append(deploy.load_program(path)[0](inputs))
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert compiled.policy.encoder._compiled_call_impl is not None  # the model itself stays compiled
 
 
 def test_export_leaves_the_model_alone(box_model, tmp_path):

@@ -516,7 +516,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and planner, for smoke tests")
     distributed = parser.add_argument_group("many machines (one database; --out and --checkpoint-dir on shared storage)")
-    distributed.add_argument("--storage", default=None, help="database URL of the grid's study, e.g. postgresql://u:p@host/optuna")
+    distributed.add_argument(
+        "--storage", default=None, help="database URL of the grid's study, e.g. postgresql://u:p@host/optuna"
+    )
     distributed.add_argument("--study-name", default="reproduce", help="the grid's study (every worker: same arguments)")
     distributed.add_argument("--heartbeat-s", type=int, default=60, help="seconds between heartbeats of a run")
     distributed.add_argument("--grace-s", type=int, default=None, help="a run silent this long is retried (default 3 beats)")

@@ -97,7 +97,9 @@ class HeartbeatSettings:
                 try:
                     kwargs[field] = kind(environ[name])
                 except ValueError:
-                    raise ValueError(f"{name}={environ[name]!r} is not a number of seconds/retries: set e.g. {name}=60") from None
+                    raise ValueError(
+                        f"{name}={environ[name]!r} is not a number of seconds/retries: set e.g. {name}=60"
+                    ) from None
         return cls(**kwargs)
 
 
@@ -115,7 +117,9 @@ def normalize_url(url: str) -> str:
         if url.startswith(scheme):
             import importlib.util
 
-            driver = "psycopg" if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2") else "psycopg2"
+            driver = (
+                "psycopg" if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2") else "psycopg2"
+            )
             return f"postgresql+{driver}://" + url[len(scheme) :]
     return url
 
@@ -323,16 +327,20 @@ class WaitingMaxTrialsCallback(MaxTrialsCallback):
         self.poll_s = poll_s
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.wait_for_slot(study):
+            study.stop()
+
+    def wait_for_slot(self, study: optuna.Study) -> bool:
+        """Wait until this worker may start a trial (False) or the study has all its trials (True)."""
         while True:
             fail_stale_trials(study)
             states = [t.state for t in study.get_trials(deepcopy=False)]
             finished = sum(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states)
             running = states.count(TrialState.RUNNING)
             if finished >= self._n_trials:
-                study.stop()
-                return
+                return True
             if finished + running < self._n_trials or TrialState.WAITING in states:
-                return  # room for another trial here, or a retried one to take over
+                return False  # room for another trial here, or a retried one to take over
             time.sleep(self.poll_s)
 
 
@@ -342,9 +350,10 @@ class _OptunaForStudy(ModuleType):
     a storage URL use :func:`make_storage` and check the study's algorithm and env; the rest is Optuna.
     """
 
-    def __init__(self, storage: RDBStorage, algo: str, env_id: str):
+    def __init__(self, storage: RDBStorage, algo: str, env_id: str, max_total_trials: int | None = None):
         super().__init__("optuna")
         self._storage, self._algo, self._env_id = storage, algo, env_id
+        self._max_total_trials = max_total_trials
 
     def __getattr__(self, name: str) -> Any:
         return getattr(optuna, name)
@@ -352,9 +361,13 @@ class _OptunaForStudy(ModuleType):
     def create_study(self, *args: Any, storage: Any = None, **kwargs: Any) -> optuna.Study:
         study = optuna.create_study(*args, storage=self._storage if is_rdb_url(storage) else storage, **kwargs)
         check_study_identity(study, self._algo, self._env_id)
-        # A restarted worker first fails the trials of dead workers (they are retried), so that rl_zoo3's
-        # count of running trials does not include them.
-        fail_stale_trials(study)
+        # rl_zoo3 starts no trial when finished + running trials reach --max-total-trials. A worker that
+        # starts while the trial of a dead worker still looks alive waits for it to be failed and retried
+        # (or for the study to finish) instead of leaving at once.
+        if self._max_total_trials is not None:
+            WaitingMaxTrialsCallback(self._max_total_trials).wait_for_slot(study)
+        else:
+            fail_stale_trials(study)
         return study
 
     def load_study(self, *args: Any, storage: Any = None, **kwargs: Any) -> optuna.Study:
@@ -381,7 +394,7 @@ def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
         env_id = getattr(self.env_name, "gym_id", str(self.env_name))
         module_optuna = exp_manager_module.optuna
         module_callback = exp_manager_module.MaxTrialsCallback
-        exp_manager_module.optuna = _OptunaForStudy(storage, self.algo, env_id)
+        exp_manager_module.optuna = _OptunaForStudy(storage, self.algo, env_id, self.max_total_trials)
         exp_manager_module.MaxTrialsCallback = lambda n_trials, states=None: WaitingMaxTrialsCallback(n_trials)
         try:
             return original(self)
@@ -504,7 +517,9 @@ class RunQueue:
 
     def pending_or_failed(self) -> list[str]:
         """Runs with no complete trial."""
-        return [name for name, trials in self._trials_by_run().items() if not any(t.state == TrialState.COMPLETE for t in trials)]
+        return [
+            name for name, trials in self._trials_by_run().items() if not any(t.state == TrialState.COMPLETE for t in trials)
+        ]
 
     def _pop_waiting(self) -> optuna.trial.Trial | None:
         assert self.study is not None
@@ -537,7 +552,9 @@ class RunQueue:
                 name = trial.user_attrs.get(RUN_ATTR)
                 if name not in self.runs:
                     self.study.tell(trial, state=TrialState.FAIL)
-                    raise StudyMismatchError(f"trial {trial.number} of study {self.study_name!r} is run {name!r}, not in this grid")
+                    raise StudyMismatchError(
+                        f"trial {trial.number} of study {self.study_name!r} is run {name!r}, not in this grid"
+                    )
                 if self._is_duplicate(trial, name):
                     trial.set_user_attr("duplicate", True)
                     self.study.tell(trial, state=TrialState.FAIL)
@@ -618,7 +635,9 @@ def best_trial_entry(study: optuna.Study, env_id: str | None = None) -> dict[str
         raise ValueError(f"study {study.study_name!r} does not record its env: pass --env")
     algo = study.user_attrs.get(ALGO_ATTR) or _command_argument(study.user_attrs.get("command", ""), "--algo")
     if algo not in (None, "boom"):
-        raise StudyMismatchError(f"study {study.study_name!r} tunes --algo {algo}, not boom: its trials are not BOOM arguments")
+        raise StudyMismatchError(
+            f"study {study.study_name!r} tunes --algo {algo}, not boom: its trials are not BOOM arguments"
+        )
     best = study.best_trial
     with open(shipped_hyperparams_path()) as file:
         table = yaml.safe_load(file)

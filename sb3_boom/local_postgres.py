@@ -32,7 +32,9 @@ def find_server_binaries() -> pathlib.Path:
         candidates.append(pathlib.Path(os.environ["SB3_BOOM_PG_BIN"]))
     # Debian/Ubuntu keep the server programs off PATH, one folder per major version.
     versions = glob.glob("/usr/lib/postgresql/*/bin")
-    candidates += sorted((pathlib.Path(path) for path in versions), key=lambda path: _version_key(path.parent.name), reverse=True)
+    candidates += sorted(
+        (pathlib.Path(path) for path in versions), key=lambda path: _version_key(path.parent.name), reverse=True
+    )
     on_path = shutil.which("pg_ctl")
     if on_path:
         candidates.append(pathlib.Path(on_path).parent)
@@ -124,7 +126,9 @@ class LocalPostgres:
         )
         if check and result.returncode != 0:
             log = self.log_file.read_text()[-3000:] if self.log_file.exists() else ""
-            raise RuntimeError(f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}")
+            raise RuntimeError(
+                f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}"
+            )
         return result
 
     def _options(self) -> str:
@@ -141,7 +145,9 @@ class LocalPostgres:
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "--encoding=UTF8", "--no-sync")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", self._options(), "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", self._options(), "-w", "-t", "60", "start"
+        )
         if fresh:
             self._create_database()
         return self

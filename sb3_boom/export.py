@@ -237,9 +237,10 @@ class PlannerProgram(_ExportedProgram):
             if layer == 0 and gaps is not None:
                 numel = h.numel()
                 positions = gaps.cumsum(0).sub(1).clamp(max=numel)
-                # full_like(h), not full(numel): ONNX would fold a constant mask into the file, one per iteration.
-                kept = th.full_like(h.reshape(-1), 1.0 / (1.0 - self.dropout_p))
-                mask = th.cat([kept, kept[:1]]).index_fill(0, positions, 0.0)  # a spare slot at numel, as dropout()
+                # The scale derived from an input: ONNX would fold a constant-filled mask into the file, once per
+                # iteration (12 MB at 5M). A spare slot at numel takes the positions past the end, as in dropout().
+                scale = gaps[:1].to(h.dtype) * 0.0 + 1.0 / (1.0 - self.dropout_p)
+                mask = scale.expand(numel + 1).index_fill(0, positions, 0.0)
                 h = h * mask[:numel].view(h.shape)
             h = F.layer_norm(h, h.shape[-1:])
             h = mish(h * select(q.norm_weights[layer]) + select(q.norm_biases[layer]))

@@ -59,7 +59,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6, help="--max-total-trials of the study")
     parser.add_argument("--down-s", type=float, default=3.0, help="seconds the database stays down")
     parser.add_argument("--heartbeat-s", type=int, default=1)
-    parser.add_argument("--grace-s", type=int, default=3)
+    parser.add_argument(
+        "--grace-s", type=int, default=10, help="longer than the database outage (else live trials are retried)"
+    )
     parser.add_argument("--folder", type=pathlib.Path, default=None, help="worker logs (default: a temporary folder)")
     args = parser.parse_args()
     if args.workers < 2:
@@ -129,7 +131,8 @@ def main() -> None:
 
         final = trials(url, args.study_name)
         by_number = {t.number: t for t in final}
-        retried_numbers = {t.system_attrs["failed_trial"] for t in final if "failed_trial" in t.system_attrs}
+        # A retry's retry_history lists every failed trial it replaces (a retry of a retry included).
+        retried_numbers = {number for t in final for number in t.system_attrs.get("retry_history", [])}
         lost_failed = [t.number for t in final if t.state == TrialState.FAIL and t.number not in retried_numbers]
         stuck = [t.number for t in final if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         missing = [n for n, state in finished_before.items() if n not in by_number or by_number[n].state != state]
@@ -152,6 +155,11 @@ def main() -> None:
             f"trials completed {result['completed']}, pruned {result['pruned']}, failed {result['failed']}, "
             f"retried {result['retried']}, lost {result['lost']} (target {args.trials} finished: {finished})"
         )
+        if result["lost"]:
+            print(
+                f"lost: failed, not retried {lost_failed}; running or waiting {stuck}; "
+                f"finished before the restart, gone {missing}"
+            )
         print(json.dumps(result))
         print(f"worker logs: {folder}")
         if result["lost"] or failed_workers:

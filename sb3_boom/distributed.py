@@ -374,6 +374,27 @@ class _OptunaForStudy(ModuleType):
         return optuna.load_study(*args, storage=self._storage if is_rdb_url(storage) else storage, **kwargs)
 
 
+# Times a tuning worker goes on after losing the trial in hand (database restarts, a trial failed by the heartbeat).
+MAX_OPTIMIZE_RESTARTS = 20
+
+
+def _was_failed_meanwhile(error: BaseException | None) -> bool:
+    """Whether Optuna could not finish a trial because another worker had failed it (its heartbeat looked stale)."""
+    while error is not None:
+        if isinstance(error, optuna.exceptions.UpdateFinishedTrialError) or "Cannot tell a FAIL trial" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _last_message(error: BaseException) -> str:
+    messages = []
+    while error is not None and len(messages) < 3:
+        messages.append(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        error = error.__cause__ or error.__context__
+    return " <- ".join(messages)
+
+
 def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
     """
     Make ``ExperimentManager.hyperparameters_optimization`` of ``rl_zoo3.exp_manager`` use a shared database
@@ -397,7 +418,18 @@ def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
         exp_manager_module.optuna = _OptunaForStudy(storage, self.algo, env_id, self.max_total_trials)
         exp_manager_module.MaxTrialsCallback = lambda n_trials, states=None: WaitingMaxTrialsCallback(n_trials)
         try:
-            return original(self)
+            for restart in range(MAX_OPTIMIZE_RESTARTS + 1):
+                try:
+                    return original(self)
+                except DatabaseUnavailableError:
+                    raise
+                except Exception as error:
+                    # The trial in hand could not be finished: the database was away when it ended, or the trial
+                    # was failed (and retried) by another worker while this one ran it. Either way the trial is
+                    # retried elsewhere: go on with the next one (a database that stays away ends the worker).
+                    if restart == MAX_OPTIMIZE_RESTARTS or not (_is_connection_error(error) or _was_failed_meanwhile(error)):
+                        raise
+                    print(f"warning: the trial in hand is lost ({_last_message(error)}); it is retried. Going on.", flush=True)
         except DatabaseUnavailableError as error:
             raise SystemExit(f"error: {error}") from error
         except Exception as error:

@@ -69,6 +69,26 @@ def test_a_gpu_gets_the_papers_5m_model(env_id, monkeypatch):
     assert dmc_hyperparams(env_id, "cpu")["policy_kwargs"] == {"model_size": "cpu"}  # --device cpu on a GPU machine
 
 
+EASY_LISTED = [
+    "walker-walk",
+    "walker-stand",
+    "reacher-easy",
+    "finger-spin",
+    "cartpole-swingup",
+    "pendulum-swingup",
+    "cheetah-run",
+]
+
+
+@pytest.mark.parametrize("task", EASY_LISTED)
+def test_the_yamls_easy_entries_are_the_derived_cpu_entry(task):
+    """A listed easy task and an unlisted one train alike on a CPU (the YAML and PRESETS["cpu"] cannot drift)."""
+    env_id = f"dm_control/{task}-v0"
+    listed = yaml.safe_load(shipped_hyperparams_path().read_text())[env_id]
+    listed["policy_kwargs"] = eval(listed["policy_kwargs"])  # as rl_zoo3 reads the string
+    assert listed == dmc_hyperparams(env_id, "cpu")
+
+
 def test_entries_are_fresh_copies():
     first = dmc_hyperparams(UNLISTED[0], "cpu")
     first["policy_kwargs"]["model_size"] = 1  # SB3 and rl_zoo3 write into these

@@ -30,6 +30,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import sys
 
 import numpy as np
@@ -315,8 +316,9 @@ def markdown(
     hardware: str,
     plot_dir: str | None,
     suite_budget: int = PUBLISHED_STEP,
+    command: str | None = None,
 ) -> str:
-    """The table, the time-to-90% table, the plots and the commands, as markdown."""
+    """The table, the time-to-90% table, the plots and the commands, as markdown (``command``: the one that made it)."""
     lines = [
         "# Benchmark table: BOOM through the RL Zoo on DMC",
         "",
@@ -327,8 +329,10 @@ def markdown(
         "over seeds (population std); SAC/TQC: final (their env steps, seeds). Published: the TD-MPC2 repository's "
         "curves, seed mean at exactly 100k env steps (action repeat 2 applied). Wall time: training only (no "
         "evaluations), mean over seeds; agent steps/s = env steps / 2 / wall time. Runs still in progress show "
-        "fewer env steps or seeds.",
+        "fewer env steps or seeds. Trained agents (the final model of one seed per task, RL Zoo layout): `agents/`, "
+        "made by benchmarks/package_agents.py.",
         "",
+        *([f"Regenerate this page: `{command}`", ""] if command else []),
         "| task | BOOM planner final | BOOM planner peak | BOOM prior final | BOOM prior peak | SAC | TQC "
         "| TD-MPC2 100k (published) | SAC 100k (published) | env steps | seeds | wall time | agent steps/s | hardware |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -417,7 +421,10 @@ def main(argv: list[str] | None = None) -> None:
             plot_task(row, runs, reference, args.boom_method, args.plots / f"{row.task}.png")
         base = args.out.parent if args.out is not None else pathlib.Path.cwd()
         plot_ref = os.path.relpath(args.plots, base)
-    text = markdown(rows, runs, args.boom_method, args.hardware or default_hardware(), plot_ref)
+    command = "python benchmarks/suite_table.py " + " ".join(
+        shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:])
+    )
+    text = markdown(rows, runs, args.boom_method, args.hardware or default_hardware(), plot_ref, command=command)
     if args.out is None:
         print(text, end="")
     else:

@@ -1,13 +1,13 @@
 """
 Packaging beyond setup.cfg: ship the RL Zoo start-up hook (``sb3_boom_zoo.pth``, which must sit at
-the top of site-packages) and the hyperparameter file (``hyperparams/boom.yml``, inside the package).
+the top of site-packages) and the hyperparameter file (``hyperparams/boom.yml``, inside the package)
+in the wheel. Editable wheels get the hook from the build backend (build_backend/sb3_boom_backend.py).
 """
 
 import pathlib
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
-from setuptools.command.editable_wheel import editable_wheel
 
 ROOT = pathlib.Path(__file__).parent
 ZOO_HOOK_PTH = "sb3_boom_zoo.pth"
@@ -26,16 +26,7 @@ class BuildPyWithZooFiles(build_py):
         return [*super().get_outputs(include_bytecode), *extra]
 
 
-class EditableWheelWithZooHook(editable_wheel):
-    """Editable installs (PEP 660) keep only their own finder at the top of site-packages: add the hook."""
-
-    def _run_build_commands(self, dist_name, unpacked_wheel, build_lib, tmp_dir):  # type: ignore[no-untyped-def]
-        result = super()._run_build_commands(dist_name, unpacked_wheel, build_lib, tmp_dir)
-        self.copy_file(str(ROOT / ZOO_HOOK_PTH), str(pathlib.Path(unpacked_wheel) / ZOO_HOOK_PTH))
-        return result
-
-
 setup(
     py_modules=["sb3_boom_zoo_hook"],
-    cmdclass={"build_py": BuildPyWithZooFiles, "editable_wheel": EditableWheelWithZooHook},
+    cmdclass={"build_py": BuildPyWithZooFiles},
 )

@@ -106,7 +106,7 @@ def episode_length(env: VecEnv | None) -> int | None:
         venv = venv.venv
     if isinstance(venv, DummyVecEnv):
         return _step_limit_of(venv.envs[0])
-    venv.env_is_wrapped(EpisodeLengthProbe, indices=[0])  # type: ignore[arg-type]
+    venv.env_is_wrapped(EpisodeLengthProbe)  # type: ignore[arg-type]  # every env: has_attr asks them all
     if venv.has_attr(EPISODE_LENGTH_ATTRIBUTE):
         return venv.get_attr(EPISODE_LENGTH_ATTRIBUTE, indices=[0])[0]
     # A VecEnv whose envs are not gymnasium envs: only the registered time limit is known.

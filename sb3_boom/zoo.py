@@ -59,7 +59,7 @@ def dmc_hyperparams(env_id: str, device: Any = "auto") -> dict[str, Any]:
     5e4 agent steps, as the YAML's easy DMC entries. Both with the paper's env protocol
     (:data:`DMC_ENV_WRAPPER`) and ``lambda_align: auto``.
 
-    :param env_id: a ``dm_control/<domain>-<task>-v0`` id registered by shimmy
+    :param env_id: a ``dm_control/<domain>-<task>-v0`` id registered by shimmy (a Control Suite task)
     :param device: the device BOOM will be given ("auto", "cpu", "cuda", ``th.device``)
     :return: the entry, as a YAML entry would be read
     """
@@ -94,6 +94,16 @@ def _check_registered(env_id: str) -> None:
         close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else f"shimmy registers {len(known)}, e.g. {known[:3]}"
         raise ValueError(f"{env_id} is not a registered dm_control task: {hint}")
+    from dm_control import suite
+
+    # shimmy also registers dm_control's locomotion (CmuHumanoid*, Rodent*: camera observations) and manipulation
+    # (*_features, *_vision) tasks: the paper's protocol and the published curves are the Control Suite's.
+    domain, _, task = env_id[len(DMC_PREFIX) :].rpartition("-v")[0].partition("-")
+    if (domain, task) not in suite.ALL_TASKS:
+        raise ValueError(
+            f"{env_id} is not a Control Suite task (dm_control.suite.ALL_TASKS), for which alone sb3-boom derives "
+            "settings (the paper's protocol): add an entry for it to hyperparams/boom.yml (or --conf-file)"
+        )
 
 
 def listed_in_config(config: str, env_id: str) -> bool:

@@ -119,6 +119,9 @@ def test_bad_ids_get_an_error_naming_the_fix():
         dmc_hyperparams("dm_control/hoper-stand-v0", "cpu")
     with pytest.raises(ValueError, match=r"add an entry for it to hyperparams/boom.yml"):
         dmc_hyperparams("Pendulum-v1", "cpu")
+    # registered by shimmy, but a locomotion task with camera observations: no derived entry
+    with pytest.raises(ValueError, match=r"not a Control Suite task .* add an entry for it"):
+        dmc_hyperparams("dm_control/RodentRunGaps-v0", "cpu")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import copy
 import json
 import pathlib
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch as th
 import torch.nn.functional as F
@@ -21,8 +21,8 @@ from gymnasium import spaces
 from torch import nn
 
 from sb3_boom import losses
-from sb3_boom.planner import estimate_value, rollout
-from sb3_boom.policies import WorldModelPolicy, mish
+from sb3_boom.planner import PlannerConfig, estimate_value, rollout
+from sb3_boom.policies import _SPARSE_DROPOUT_MAX_P, WorldModelPolicy, mish
 
 EXPORT_WHATS = ("prior", "planner")
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -40,8 +40,6 @@ DRAW_DISTRIBUTIONS = {
     "choice_noise": "exponential",
     "action_noise": "normal",
 }
-# The sparse dropout of ``sb3_boom.policies.dropout`` (the one the exported planner reproduces) runs up to this rate.
-_SPARSE_DROPOUT_MAX_P = 0.1
 
 
 def _observation_inputs(observation_space: spaces.Space) -> list[tuple[str, tuple[int, ...]]]:
@@ -180,28 +178,13 @@ class PlannerProgram(_ExportedProgram):
         self.action_dim, self.latent_dim, self.num_q = policy.action_dim, policy.latent_dim, policy.num_q
         self.log_std_min, self.log_std_max = policy.log_std_min, policy.log_std_max
         self.register_buffer("bins", policy.bins.detach().clone().cpu())
-        # predict() plans in eval mode: the Q heads drop units only where q_dropout is "always".
-        q_ensemble = policy.q_ensemble
-        self.dropout_p = float(q_ensemble.dropout) if q_ensemble.dropout_always and q_ensemble.dropout > 0 else 0.0
-        # The first Q layer's output in the value estimate: [2 heads, n * S, hidden].
-        self.dropout_numel = 2 * self.n_envs * self.config.num_samples * policy.mlp_dim
+        self.dropout_p = plan_dropout_rate(policy)
+        self.policy_shapes = _PolicyShapes.of(policy)
         self.model = _DrawnModel(self)
 
     def draw_shapes(self) -> dict[str, tuple[int, ...]]:
         """The random inputs and their shapes, in input order."""
-        cfg, n, a = self.config, self.n_envs, self.action_dim
-        shapes: dict[str, tuple[int, ...]] = {}
-        if cfg.num_pi_trajs > 0:
-            shapes["prior_noise"] = (cfg.horizon, n, cfg.num_pi_trajs, a)
-        shapes["sample_noise"] = (cfg.iterations, cfg.horizon, n, cfg.num_samples - cfg.num_pi_trajs, a)
-        shapes["terminal_noise"] = (cfg.iterations, n, cfg.num_samples, a)
-        shapes["head_uniforms"] = (cfg.iterations, self.num_q)
-        if self.dropout_p > 0:
-            shapes["dropout_gaps"] = (cfg.iterations, dropout_num_gaps(self.dropout_numel, self.dropout_p))
-        shapes["choice_noise"] = (n, cfg.num_elites)
-        if not self.deterministic:
-            shapes["action_noise"] = (n, a)
-        return shapes
+        return planner_draw_shapes(self.policy_shapes, self.n_envs, self.deterministic)
 
     def input_names(self) -> list[str]:
         return [name for name, _ in self.observation_inputs] + ["warm_start", "episode_start", *self.draw_shapes()]
@@ -314,6 +297,45 @@ def check_input_shape(x: th.Tensor, name: str, shape: list[int]) -> th.Tensor:
     return x
 
 
+class _PolicyShapes(NamedTuple):
+    """What the planner's random inputs' shapes depend on."""
+
+    config: PlannerConfig
+    action_dim: int
+    num_q: int
+    mlp_dim: int
+    dropout_p: float
+
+    @classmethod
+    def of(cls, policy: WorldModelPolicy) -> "_PolicyShapes":
+        return cls(policy.planner, policy.action_dim, policy.num_q, policy.mlp_dim, plan_dropout_rate(policy))
+
+
+def plan_dropout_rate(policy: WorldModelPolicy) -> float:
+    """The Q heads' dropout rate while ``predict`` plans (in eval mode: on only where q_dropout is "always")."""
+    q_ensemble = policy.q_ensemble
+    return float(q_ensemble.dropout) if q_ensemble.dropout_always and q_ensemble.dropout > 0 else 0.0
+
+
+def planner_draw_shapes(shapes: _PolicyShapes, n_envs: int, deterministic: bool) -> dict[str, tuple[int, ...]]:
+    """The exported planner's random inputs and their shapes, in input order (see :class:`PlannerProgram`)."""
+    cfg, n, a = shapes.config, n_envs, shapes.action_dim
+    draws: dict[str, tuple[int, ...]] = {}
+    if cfg.num_pi_trajs > 0:
+        draws["prior_noise"] = (cfg.horizon, n, cfg.num_pi_trajs, a)
+    draws["sample_noise"] = (cfg.iterations, cfg.horizon, n, cfg.num_samples - cfg.num_pi_trajs, a)
+    draws["terminal_noise"] = (cfg.iterations, n, cfg.num_samples, a)
+    draws["head_uniforms"] = (cfg.iterations, shapes.num_q)
+    if shapes.dropout_p > 0:
+        # The first Q layer's output in the value estimate: [2 heads, n * S, hidden].
+        numel = 2 * n * cfg.num_samples * shapes.mlp_dim
+        draws["dropout_gaps"] = (cfg.iterations, dropout_num_gaps(numel, shapes.dropout_p))
+    draws["choice_noise"] = (n, cfg.num_elites)
+    if not deterministic:
+        draws["action_noise"] = (n, a)
+    return draws
+
+
 def dropout_num_gaps(numel: int, p: float) -> int:
     """Geometric gaps drawn by ``sb3_boom.policies.dropout`` for ``numel`` elements at rate ``p`` (same formula)."""
     expected = numel * p
@@ -334,15 +356,8 @@ def planner_draws(
     :param generator: torch random generator
     :return: the draws, by input name, in input order
     """
-    program = PlannerProgram.__new__(PlannerProgram)  # only the shapes are needed: no copies of the networks
-    nn.Module.__init__(program)
-    program.config, program.n_envs, program.deterministic = policy.planner, n_envs, deterministic
-    program.action_dim, program.num_q = policy.action_dim, policy.num_q
-    q_ensemble = policy.q_ensemble
-    program.dropout_p = float(q_ensemble.dropout) if q_ensemble.dropout_always and q_ensemble.dropout > 0 else 0.0
-    program.dropout_numel = 2 * n_envs * policy.planner.num_samples * policy.mlp_dim
-    shapes = program.draw_shapes()
-    cfg = policy.planner
+    shapes = planner_draw_shapes(_PolicyShapes.of(policy), n_envs, deterministic)
+    dropout_p, cfg = plan_dropout_rate(policy), policy.planner
     draws: dict[str, list[th.Tensor]] = {name: [] for name in shapes}
 
     def normal(*shape: int) -> th.Tensor:
@@ -359,7 +374,7 @@ def planner_draws(
         draws["head_uniforms"].append(th.rand(policy.num_q, generator=generator))
         if "dropout_gaps" in shapes:
             gaps = th.empty(shapes["dropout_gaps"][1], dtype=th.int64)
-            draws["dropout_gaps"].append(gaps.geometric_(program.dropout_p, generator=generator))
+            draws["dropout_gaps"].append(gaps.geometric_(dropout_p, generator=generator))
     result = {name: th.stack(values) for name, values in draws.items() if name not in ("choice_noise", "action_noise")}
     result["choice_noise"] = th.empty(shapes["choice_noise"]).exponential_(1.0, generator=generator)
     if not deterministic:

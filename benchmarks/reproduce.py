@@ -76,7 +76,7 @@ from sb3_boom.presets import PRESETS
 from sb3_boom.zoo import shipped_hyperparams_path
 
 if TYPE_CHECKING:
-    from sb3_boom.distributed import HeartbeatSettings
+    from sb3_boom.distributed import HeartbeatSettings, RunQueue
 
 CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
 DEFAULT_PRESET = "cpu"
@@ -576,13 +576,27 @@ def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
 
 def run_distributed(args: argparse.Namespace, specs: list[RunSpec], settings: "HeartbeatSettings") -> int:
     """Claim and train the grid's runs until none is left; the exit status: 1 if some run failed for good."""
-    from sb3_boom.distributed import RunQueue, make_storage
+    from sb3_boom.distributed import RunQueue, StudyMismatchError, explain_database_error, make_storage
 
     by_name = {spec.name: spec for spec in specs}
     grid = {spec.name: dict(fingerprint(spec, args), budget=args.budget) for spec in specs}
     queue = RunQueue(make_storage(args.storage, settings), args.study_name, grid)
+    try:
+        return _work_through(args, queue, by_name)
+    except StudyMismatchError as error:
+        raise SystemExit(f"error: {error}") from error
+    except Exception as error:
+        # A run finished while the database was away stays running there: the heartbeat of the other workers
+        # retries it, and its checkpoint at the budget makes that retry only record the summary.
+        message = explain_database_error(error, args.storage, settings.reconnect_s)
+        if message is None:
+            raise
+        raise SystemExit(f"error: {message}") from error
+
+
+def _work_through(args: argparse.Namespace, queue: "RunQueue", by_name: dict[str, RunSpec]) -> int:
     queue.open()
-    print(f"worker {socket.gethostname()}:{os.getpid()} on study {args.study_name!r}: {len(specs)} runs", flush=True)
+    print(f"worker {socket.gethostname()}:{os.getpid()} on study {args.study_name!r}: {len(by_name)} runs", flush=True)
     while (claimed := queue.claim()) is not None:
         trial, name = claimed
         print(f"[{name}] claimed as trial {trial.number}", flush=True)

@@ -225,6 +225,13 @@ def _unavailable_message(url: str, reconnect_s: float) -> str:
     )
 
 
+def explain_database_error(error: BaseException, url: str, reconnect_s: float) -> str | None:
+    """The message for a worker that lost its database (``error`` or what caused it), else None."""
+    if isinstance(error, DatabaseUnavailableError):
+        return str(error)
+    return _unavailable_message(url, reconnect_s) if _is_connection_error(error) else None
+
+
 def _hide_password(url: str) -> str:
     try:
         import sqlalchemy
@@ -430,7 +437,7 @@ def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
                     if restart == MAX_OPTIMIZE_RESTARTS or not (_is_connection_error(error) or _was_failed_meanwhile(error)):
                         raise
                     print(f"warning: the trial in hand is lost ({_last_message(error)}); it is retried. Going on.", flush=True)
-        except DatabaseUnavailableError as error:
+        except (DatabaseUnavailableError, StudyMismatchError) as error:
             raise SystemExit(f"error: {error}") from error
         except Exception as error:
             if _is_connection_error(error):

@@ -27,6 +27,7 @@ from sb3_boom.distributed import (
     HeartbeatSettings,
     RunQueue,
     StudyMismatchError,
+    WaitingMaxTrialsCallback,
     check_study_identity,
     make_storage,
 )
@@ -184,6 +185,28 @@ def test_check_study_identity_records_then_compares(postgres):
     check_study_identity(study, "boom", "Pendulum-v1")  # the same worker again: fine
     with pytest.raises(StudyMismatchError, match="tunes --algo boom --env Pendulum-v1.*--algo sac --env Pendulum-v1"):
         check_study_identity(study, "sac", "Pendulum-v1")
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() stands in
+def test_max_total_trials_waits_for_a_dead_trial_then_takes_its_retry(postgres):
+    """
+    A worker that finds the last trial running elsewhere waits; once that trial's heartbeat is stale it is
+    failed and re-enqueued, and the worker gets a slot (the retry); with all trials finished it stops.
+    """
+    storage = make_storage(postgres.url(), HeartbeatSettings(heartbeat_s=1, grace_s=2))
+    study = optuna.create_study(storage=storage, study_name="waiting")
+    dead = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    storage.record_heartbeat(dead._trial_id)  # one beat, then its worker "dies"
+    gate = WaitingMaxTrialsCallback(1, poll_s=0.2)
+    start = time.monotonic()
+    assert gate.wait_for_slot(study) is False
+    assert time.monotonic() - start >= 1.5, "a trial with a fresh heartbeat was failed"
+    states = [trial.state for trial in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    retry = study.ask()
+    assert retry.params == dead.params
+    study.tell(retry, 0.5)
+    assert gate.wait_for_slot(study) is True
 
 
 def test_heartbeat_settings_reject_bad_input():

@@ -386,7 +386,7 @@ def _example_observations(program: _ExportedProgram, batch: int) -> tuple[th.Ten
     return tuple(th.zeros(batch, *shape) for _, shape in program.observation_inputs)
 
 
-def _metadata(policy: WorldModelPolicy, what: str, program: _ExportedProgram, batch: int | None) -> dict[str, Any]:
+def _metadata(what: str, program: _ExportedProgram, batch: int | None) -> dict[str, Any]:
     """What a deployment loop needs to feed the program: its inputs (shapes, dtypes, distributions) and outputs."""
     inputs = [
         {"name": name, "shape": [batch, *shape], "dtype": "float32", "kind": "observation"}
@@ -446,13 +446,18 @@ def export_policy(
         )
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if format == "onnx":
+        try:
+            import onnx  # noqa: F401
+        except ImportError as error:
+            raise ImportError(f"Exporting to ONNX needs onnx: pip install 'sb3-boom[export]' ({error})") from error
     needed = ("encoder", "actor") if what == "prior" else ("encoder", "dynamics", "reward_head", "actor", "q_ensemble")
     missing = [name for name in needed if not isinstance(getattr(policy, name, None), nn.Module)]
     if missing:
         raise ValueError(f"Cannot export the {what}: the policy has no {', '.join(missing)} (build it with BOOM first).")
     if policy.precision != "float32":
         warnings.warn(
-            f"The policy plans in {policy.precision}; the exported program computes in float32, so its actions "
+            f"The policy runs in {policy.precision}; the exported program computes in float32, so its actions "
             "differ from predict()'s by that rounding.",
             stacklevel=2,
         )
@@ -483,7 +488,7 @@ def export_policy(
             *draws.values(),
         )
         batch = n_envs
-    metadata = json.dumps(_metadata(policy, what, program, batch))
+    metadata = json.dumps(_metadata(what, program, batch))
     input_names = [item["name"] for item in json.loads(metadata)["inputs"]]
     output_names = ["action"] if what == "prior" else ["action", "next_warm_start"]
 
@@ -522,16 +527,19 @@ def _export_onnx(
     # symexp's expm1 (the decoded rewards and values) has no ONNX operator: exp(x) - 1, which differs by
     # float32 rounding near 0 (absolute error ~1e-7).
     th.onnx.register_custom_op_symbolic("aten::expm1", _expm1_symbolic, opset_version)
-    th.onnx.export(
-        program,
-        example,
-        str(path),
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_axes=dynamic_axes,
-        opset_version=opset_version,
-        dynamo=False,
-    )
+    try:
+        th.onnx.export(
+            program,
+            example,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset_version,
+            dynamo=False,
+        )
+    finally:
+        th.onnx.unregister_custom_op_symbolic("aten::expm1", opset_version)  # leave other exports as they were
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, metadata

@@ -12,7 +12,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_boom import BOOM, MultiInputPolicy, WorldModelPolicy
@@ -34,23 +34,36 @@ def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
     model.save_replay_buffer(tmp_path / "rb.pkl")
     loaded = BOOM.load(tmp_path / "boom", env=env)
     loaded.load_replay_buffer(tmp_path / "rb.pkl")
-    for (name, p1), p2 in zip(model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=False):
-        assert th.equal(p1, p2), name
+    assert_same_state(loaded, model)
     assert loaded.policy.q_scale.item() == 3.25
     assert loaded.replay_buffer.size() == model.replay_buffer.size()
     np.testing.assert_array_equal(loaded.replay_buffer.observations, model.replay_buffer.observations)
     assert loaded.gamma == model.gamma and loaded.lambda_align == model.lambda_align
-    # Optimizer states come back too: the next updates are identical.
+    # Optimizer states (Adam's moments and step counts) come back too: the next updates are identical.
     for m in (model, loaded):
-        m.policy.set_training_mode(False)
-    batch_obs = np.stack([env.observation_space.sample() for _ in range(4)])
-    model.use_planner = loaded.use_planner = False
-    np.testing.assert_allclose(
-        model.predict(batch_obs, deterministic=True)[0], loaded.predict(batch_obs, deterministic=True)[0]
-    )
+        m.set_logger(Logger(folder=None, output_formats=[]))
+        th.manual_seed(7)
+        np.random.seed(7)
+        m.train(gradient_steps=3, batch_size=8)
+    assert_same_state(loaded, model)
 
     loaded.learn(30, reset_num_timesteps=False)
     assert loaded.num_timesteps == 150
+
+
+def assert_same_state(model: BOOM, other: BOOM) -> None:
+    """Every tensor of the policy (networks, target Q, running Q scale) and of both optimizers is equal."""
+    ours, theirs = model.policy.state_dict(), other.policy.state_dict()
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert th.equal(ours[name], theirs[name]), name
+    for optimizer, other_optimizer in ((model.policy.optimizer, other.policy.optimizer), (model.policy.pi_optimizer, other.policy.pi_optimizer)):
+        states, other_states = optimizer.state_dict()["state"], other_optimizer.state_dict()["state"]
+        assert states.keys() == other_states.keys() and len(states) > 0
+        for index, state in states.items():
+            assert state.keys() == other_states[index].keys()
+            for key, value in state.items():
+                assert th.equal(value, other_states[index][key]), (index, key)
 
 
 def test_warmup_pretraining_and_update_to_data_ratio(tiny_kwargs):
@@ -86,14 +99,26 @@ def test_auto_defaults_from_the_environment():
     assert explicit.policy.planner.iterations == 3 and explicit.policy.gamma == 0.9
 
 
-def test_subproc_vec_env(tiny_kwargs):
-    env = make_vec_env("Pendulum-v1", n_envs=2, vec_env_cls=SubprocVecEnv)
-    try:
-        model = BOOM("MlpPolicy", env, **tiny_kwargs)
-        model.learn(90)
-        assert model.replay_buffer.size() > 80
-    finally:
-        env.close()
+def test_subproc_vec_env_runs_exactly_as_a_dummy_vec_env(tiny_kwargs):
+    runs = []
+    for vec_env_cls in (DummyVecEnv, SubprocVecEnv):
+        env = make_vec_env("Pendulum-v1", n_envs=2, seed=3, vec_env_cls=vec_env_cls)
+        try:
+            model = BOOM("MlpPolicy", env, seed=3, **tiny_kwargs)
+            model.learn(90)
+        finally:
+            env.close()
+        runs.append(model)
+    dummy, subproc = runs
+    assert subproc.gamma == dummy.gamma and subproc.learning_starts == dummy.learning_starts
+    # 40 pre-training updates at 42 steps, then one per transition: 2 per 2-env step up to 90.
+    assert subproc._n_updates == dummy._n_updates == 40 + 2 * 24
+    buffer = subproc.replay_buffer
+    assert list(buffer.env_pos) == [45, 45] and buffer.size() == 90
+    assert not np.array_equal(buffer.observations[:45, 0], buffer.observations[:45, 1])  # two distinct envs
+    for name in ("observations", "actions", "planner_actions", "rewards", "episode_steps"):
+        np.testing.assert_array_equal(getattr(buffer, name), getattr(dummy.replay_buffer, name), err_msg=name)
+    assert_same_state(subproc, dummy)
 
 
 def test_vec_normalize_stores_original_observations(tiny_kwargs):
@@ -225,11 +250,45 @@ def test_policy_prior_only_mode(tmp_path, tiny_kwargs):
 
 
 def test_predict_threads_the_warm_start_state(tiny_kwargs):
-    model = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
-    obs = np.zeros((3, 3), dtype=np.float32)
-    _, state = model.predict(obs, episode_start=np.ones(3, dtype=bool))
-    _, state2 = model.predict(obs, state=state, episode_start=np.zeros(3, dtype=bool))
-    assert state[0].shape == state2[0].shape == (3, model.horizon, 1)
+    # Sampled sequences only, and values that differ between them: the warm start then moves every plan
+    # (with the zero-initialised output layers, all values tie and the prior's proposals win).
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=0, **{**tiny_kwargs, "num_pi_trajs": 0})
+    policy = model.policy
+    with th.no_grad():
+        for weight in (*policy.q_ensemble.weights, *policy.reward_head[-1].parameters()):
+            weight.normal_()
+    obs = np.random.default_rng(0).normal(size=(3, 3)).astype(np.float32)
+
+    def planned(previous, starts, seed):
+        th.manual_seed(seed)
+        with th.no_grad():
+            return policy.plan(th.as_tensor(obs), previous, None if starts is None else th.as_tensor(starts))
+
+    th.manual_seed(0)
+    action, state = model.predict(obs, episode_start=np.ones(3, dtype=bool))
+    fresh = planned(None, None, 0)
+    np.testing.assert_array_equal(state[0], fresh.mean.numpy())  # the state is the planner's MPPI mean
+    np.testing.assert_allclose(action, policy.unscale_action(fresh.action.numpy()), rtol=1e-6)
+
+    # The state passed in warm-starts the next plan; episode_start discards it for env 1 only.
+    given = np.linspace(-0.9, 0.9, 3 * model.horizon, dtype=np.float32).reshape(3, model.horizon, 1)
+    starts = np.array([False, True, False])
+    th.manual_seed(1)
+    _, state2 = model.predict(obs, state=(given,), episode_start=starts)
+    warm, cold = planned(th.as_tensor(given), starts, 1), planned(None, None, 1)
+    np.testing.assert_array_equal(state2[0], warm.mean.numpy())
+    np.testing.assert_array_equal(state2[0][1], cold.mean[1].numpy())  # env 1: as without a warm start
+    assert not np.array_equal(state2[0][[0, 2]], cold.mean[[0, 2]].numpy())  # envs 0 and 2: warm-started
+
+    # Without a state argument, the policy keeps the warm start itself between calls (the first call
+    # above had none either: its mean is the warm start of the next such call).
+    th.manual_seed(2)
+    model.predict(obs)
+    th.manual_seed(3)
+    _, kept = model.predict(obs)
+    first = planned(fresh.mean, None, 2)
+    np.testing.assert_array_equal(kept[0], planned(first.mean, None, 3).mean.numpy())
+    assert state2[0].shape == (3, model.horizon, 1)
     single, _ = model.predict(np.zeros(3, dtype=np.float32))
     assert single.shape == (1,)
     with pytest.raises(ValueError):
@@ -324,6 +383,28 @@ def test_ablation_switches_train(alignment, weighting, tiny_kwargs):
     model = BOOM("MlpPolicy", "Pendulum-v1", alignment=alignment, align_weighting=weighting, **tiny_kwargs)
     model.learn(60)
     assert model._n_updates == 40 + 19  # pre-training burst, then one per step
+
+
+def test_ablation_switches_reach_the_policy_loss(tiny_kwargs):
+    """The alignment and its weighting change the prior's loss on the same batch and weights."""
+    generator = th.Generator().manual_seed(0)
+    horizon, batch, action_dim = 3, 16, 1
+    planner_actions = th.rand(horizon, batch, action_dim, generator=generator) * 2 - 1
+    planner_stds = th.full((horizon, batch, action_dim), 0.3)
+    align_terms = {}
+    for alignment, weighting in [("fkl", "softq"), ("rkl", "softq"), ("none", "softq"), ("fkl", "uniform")]:
+        model = BOOM("MlpPolicy", "Pendulum-v1", alignment=alignment, align_weighting=weighting, seed=0, **tiny_kwargs)
+        with th.no_grad():  # Q values that vary over the batch: the zero-initialised output layers give none
+            for weight in model.policy.q_ensemble.weights:
+                weight.copy_(th.randn(weight.shape, generator=th.Generator().manual_seed(1)))
+        zs = th.randn(horizon, batch, model.policy.latent_dim, generator=th.Generator().manual_seed(2))
+        th.manual_seed(3)
+        _, stats, _ = model._prior_loss(zs, planner_actions, planner_stds)
+        align_terms[alignment, weighting] = float(stats[2])
+    assert align_terms["none", "softq"] == 0.0
+    assert align_terms["fkl", "softq"] != 0.0
+    assert align_terms["rkl", "softq"] not in (0.0, align_terms["fkl", "softq"])
+    assert align_terms["fkl", "uniform"] not in (0.0, align_terms["fkl", "softq"])
 
 
 def test_model_size_presets_and_simnorm_rule():

@@ -3,10 +3,13 @@
 import types
 import warnings
 
+import numpy as np
 import pytest
 import torch as th
 
+
 from sb3_boom import BOOM
+from sb3_boom.planner import estimate_value
 from sb3_boom.policies import default_optimizer_kwargs
 from sb3_boom.presets import PRESETS
 
@@ -33,9 +36,30 @@ def test_fused_adam_steps_match_the_multi_tensor_adam(tiny_kwargs):
         th.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_cpu_preset_is_a_valid_configuration():
-    model = BOOM("MlpPolicy", "Pendulum-v1", **PRESETS["cpu"])
-    assert model.policy.latent_dim == 64 and model.num_samples == PRESETS["cpu"]["num_samples"]
+def test_cpu_preset_builds_what_it_names_and_trains():
+    preset = PRESETS["cpu"]
+    model = BOOM("MlpPolicy", "Pendulum-v1", learning_starts=20, **preset)
+    policy = model.policy
+    assert (policy.latent_dim, policy.mlp_dim, policy.enc_dim, policy.num_q) == (64, 128, 128, 2)
+    planner = policy.planner
+    assert (planner.num_samples, planner.num_elites, planner.num_pi_trajs, planner.iterations) == tuple(
+        preset[key] for key in ("num_samples", "num_elites", "num_pi_trajs", "iterations")
+    )
+    assert model.batch_size == preset["batch_size"]
+    n_parameters = sum(p.numel() for name, p in policy.named_parameters() if not name.startswith("q_target"))
+    assert 1e5 < n_parameters < 5e5  # the "~18x smaller than 5M" model of the docs
+    model.learn(24)  # 20 random steps, a burst of 20 updates, then planning with the preset's planner
+    assert model._n_updates == 20 + 3
+    sampled = []
+
+    def recording(model_, z, actions, *args, **kwargs):
+        sampled.append(tuple(actions.shape))
+        return estimate_value(model_, z, actions, *args, **kwargs)
+
+    policy._value_program = recording
+    model.predict(np.zeros(3, dtype=np.float32))
+    # Each iteration scores the preset's sampled sequences (the prior's proposals are rolled out once).
+    assert sampled == [(model.horizon, 1, preset["num_samples"] - preset["num_pi_trajs"], 1)] * preset["iterations"]
 
 
 def test_mish_matches_torch_mish_in_value_and_gradient():
@@ -226,8 +250,7 @@ def test_planner_rolls_out_the_priors_sequences_once_with_the_per_iteration_answ
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from sb3_boom import planner as planner_module
-
+    
     kwargs = {**tiny_kwargs, "num_samples": 48, "num_pi_trajs": 12, "num_elites": 8, "iterations": 4}
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, **kwargs)
     policy = model.policy

@@ -209,6 +209,17 @@ def test_max_total_trials_waits_for_a_dead_trial_then_takes_its_retry(postgres):
     assert gate.wait_for_slot(study) is True
 
 
+def test_missing_server_programs_fail_with_the_fix(monkeypatch):
+    """No PostgreSQL binaries: an error naming the install line (the fixture errors, it does not skip)."""
+    import sb3_boom.local_postgres as local_postgres
+
+    monkeypatch.setenv("SB3_BOOM_PG_BIN", "/nonexistent")
+    monkeypatch.setattr(local_postgres.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(local_postgres.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install postgresql"):
+        local_postgres.find_server_binaries()
+
+
 def test_heartbeat_settings_reject_bad_input():
     with pytest.raises(ValueError, match="SB3_BOOM_HEARTBEAT_S='soon'"):
         HeartbeatSettings.from_env({"SB3_BOOM_HEARTBEAT_S": "soon"})
@@ -310,6 +321,37 @@ def test_reproduce_run_of_a_killed_worker_is_resumed(postgres, tmp_path):
     trials = load(postgres, "resume").get_trials()
     assert [trial.state for trial in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].system_attrs["failed_trial"] == trials[0].number
+
+
+def test_run_queue_concurrent_claims_take_each_run_once(postgres):
+    """Four workers (own connections each) claim a grid of 24 runs as fast as they can: each run exactly once."""
+    import threading
+
+    runs = {f"run{i:02d}": {"seed": i} for i in range(24)}
+    claimed: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            queue = RunQueue(make_storage(postgres.url(), HeartbeatSettings(heartbeat_s=1)), "claims", runs, poll_s=0.05)
+            queue.open()
+            while (next_run := queue.claim()) is not None:
+                trial, name = next_run
+                claimed.append((name, f"worker{index}"))
+                queue.complete(trial, 0.0, {"worker": index})
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sorted(name for name, _ in claimed) == sorted(runs), "a run was claimed twice or never"
+    assert len({worker for _, worker in claimed}) > 1, "one worker took every run"
+    complete = load(postgres, "claims").get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(trial.user_attrs["run"] for trial in complete) == sorted(runs)
 
 
 def test_run_queue_drops_a_duplicate_enqueue(postgres):

@@ -5,6 +5,8 @@ Copy this file next to the exported one on the robot.
 
     python -c "from sb3_boom import BOOM; BOOM.load('boom_pendulum').export('planner.onnx', what='planner')"
     python examples/deploy_exported.py planner.onnx --env Pendulum-v1 --episodes 1
+    # a dm_control agent trained by the zoo config (flattened observations, action repeat 2):
+    python examples/deploy_exported.py planner.onnx --env dm_control/cheetah-run-v0 --flatten --action-repeat 2
 
 For a planner, the loop keeps the warm start (the planner's mean over the horizon) between steps and
 draws the planner's random inputs with numpy, from the distributions the file's metadata names.
@@ -82,12 +84,16 @@ def observation_inputs(metadata: dict[str, Any], observation: np.ndarray | dict[
     return {name: np.asarray(parts[name], dtype=np.float32)[None] for name in names}
 
 
-def run_episodes(path: str | pathlib.Path, env: gym.Env, episodes: int = 1, seed: int = 0) -> list[float]:
+def run_episodes(
+    path: str | pathlib.Path, env: gym.Env, episodes: int = 1, seed: int = 0, action_repeat: int = 1
+) -> list[float]:
     """
     Run ``episodes`` episodes of ``env`` with the exported program; return their returns.
 
     :param path: the exported file (a prior, or a planner exported with ``n_envs=1``)
-    :param env: one (not vectorised) environment with the observation space the policy was trained on
+    :param env: one (not vectorised) environment, wrapped as in training (the observations the policy saw)
+    :param seed: seed of the first episode's reset and of the planner's draws
+    :param action_repeat: env steps per action, as in training (the zoo's dm_control setting is 2)
     """
     run, metadata = load_program(path)
     planner = metadata["what"] == "planner"
@@ -109,9 +115,12 @@ def run_episodes(path: str | pathlib.Path, env: gym.Env, episodes: int = 1, seed
                 episode_start = np.zeros(1, dtype=bool)
             else:
                 (action,) = run(inputs)
-            observation, reward, terminated, truncated, _ = env.step(action[0])
-            total += float(reward)
-            done = terminated or truncated
+            for _ in range(action_repeat):
+                observation, reward, terminated, truncated, _ = env.step(action[0])
+                total += float(reward)
+                done = terminated or truncated
+                if done:
+                    break
         returns.append(total)
     return returns
 
@@ -123,9 +132,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=None, help="truncate episodes after this many steps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flatten", action="store_true", help="flatten Dict observations (FlattenObservation)")
+    parser.add_argument("--action-repeat", type=int, default=1, help="env steps per action")
     args = parser.parse_args(argv)
+    if args.env.startswith("dm_control/"):
+        import shimmy
+
+        gym.register_envs(shimmy)
     env = gym.make(args.env, max_episode_steps=args.max_steps) if args.max_steps else gym.make(args.env)
-    returns = run_episodes(args.path, env, args.episodes, args.seed)
+    if args.flatten:
+        env = gym.wrappers.FlattenObservation(env)
+    returns = run_episodes(args.path, env, args.episodes, args.seed, args.action_repeat)
     loaded = sorted(name for name in ("sb3_boom", "stable_baselines3") if name in sys.modules)
     print(f"returns: {[round(value, 2) for value in returns]}; SB3 / sb3-boom modules loaded: {loaded or 'none'}")
 

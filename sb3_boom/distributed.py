@@ -420,6 +420,13 @@ def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
             return original(self)
         storage = make_storage(self.storage)
         env_id = getattr(self.env_name, "gym_id", str(self.env_name))
+        if any(arg == "--seed" or arg.startswith("--seed=") for arg in sys.argv):
+            print(
+                "warning: the sampler is seeded with --seed: workers started with the same seed draw the same "
+                "hyperparameters. Give each worker its own --seed, or leave it out (a random one).",
+                file=sys.stderr,
+                flush=True,
+            )
         module_optuna = exp_manager_module.optuna
         module_callback = exp_manager_module.MaxTrialsCallback
         exp_manager_module.optuna = _OptunaForStudy(storage, self.algo, env_id, self.max_total_trials)

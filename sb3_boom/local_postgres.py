@@ -83,6 +83,7 @@ class LocalPostgres:
         self.bin_dir = pathlib.Path(bin_dir) if bin_dir else find_server_binaries()
         self._own_dir = data_dir is None
         self.root = pathlib.Path(data_dir) if data_dir else pathlib.Path(tempfile.mkdtemp(prefix="sb3-boom-pg-"))
+        self._own_port = port is None
         self.port = port or free_port()
         self.database = database
         self.user = user
@@ -145,9 +146,27 @@ class LocalPostgres:
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "--encoding=UTF8", "--no-sync")
-        self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", self._options(), "-w", "-t", "60", "start"
-        )
+        for attempt in range(3):
+            try:
+                self._run(
+                    "pg_ctl",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    self._options(),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
+                break
+            except RuntimeError as error:
+                # The free port was taken between free_port() and the server's bind: take another one.
+                if not self._own_port or attempt == 2 or "could not bind" not in str(error):
+                    raise
+                self.port = free_port()
         if fresh:
             self._create_database()
         return self

@@ -18,7 +18,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
-from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
 from sb3_boom.policies import (
@@ -30,6 +29,7 @@ from sb3_boom.policies import (
     check_action_space,
     check_spaces,
 )
+from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 

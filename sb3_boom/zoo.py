@@ -151,14 +151,20 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     @functools.wraps(original_init)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
+        if self.algo != ALGO_NAME:
+            return
+        check_experiment_manager(self)
         bound = signature.bind(self, *args, **kwargs)
-        if self.algo == ALGO_NAME and not bound.arguments.get("config"):
+        if not bound.arguments.get("config"):
             self.config = str(shipped_hyperparams_path())
 
     @functools.wraps(original_objective)
     def objective(self, trial: optuna.Trial) -> float:
         if self.algo == ALGO_NAME:
-            trial.set_user_attr("lambda_align_setting", self._hyperparams.get("lambda_align", "auto"))
+            hyperparams = getattr(self, "_hyperparams", None)
+            if not isinstance(hyperparams, dict):
+                raise RuntimeError(_unsupported_rl_zoo("ExperimentManager._hyperparams is not set before objective()"))
+            trial.set_user_attr("lambda_align_setting", hyperparams.get("lambda_align", "auto"))
         return original_objective(self, trial)
 
     @functools.wraps(original_read)
@@ -180,6 +186,39 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     manager_class.objective = objective
     manager_class.read_hyperparameters = read_hyperparameters
     manager_class._sb3_boom_patched = True
+
+
+# ExperimentManager attributes (rl_zoo3 2.9) this integration reads after __init__: not public API, so
+# checked once per run, with an error that names the supported versions instead of a failure mid-run.
+EXPERIMENT_MANAGER_ATTRIBUTES = (
+    "env_name",
+    "custom_hyperparams",
+    "_eval_env_kwargs_args",
+    "storage",
+    "study_name",
+    "trial_id",
+    "load_trial",
+    "device",
+    "config",
+)
+SUPPORTED_RL_ZOO = ">=2.9,<2.10"
+
+
+def _unsupported_rl_zoo(problem: str) -> str:
+    import rl_zoo3
+
+    return (
+        f"sb3-boom's RL Zoo integration supports rl-zoo3{SUPPORTED_RL_ZOO}; the installed rl_zoo3 "
+        f"{getattr(rl_zoo3, '__version__', '?')} differs: {problem}. Install a supported version: "
+        f"pip install 'rl-zoo3{SUPPORTED_RL_ZOO}'."
+    )
+
+
+def check_experiment_manager(manager: Any) -> None:
+    """Raise a clear error when rl_zoo3's ExperimentManager lacks an attribute this integration reads."""
+    missing = [name for name in EXPERIMENT_MANAGER_ATTRIBUTES if not hasattr(manager, name)]
+    if missing:
+        raise RuntimeError(_unsupported_rl_zoo(f"its ExperimentManager has no {', '.join(missing)}"))
 
 
 def read_derived_hyperparameters(manager: Any, entry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

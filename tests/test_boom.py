@@ -57,7 +57,10 @@ def assert_same_state(model: BOOM, other: BOOM) -> None:
     assert ours.keys() == theirs.keys()
     for name in ours:
         assert th.equal(ours[name], theirs[name]), name
-    for optimizer, other_optimizer in ((model.policy.optimizer, other.policy.optimizer), (model.policy.pi_optimizer, other.policy.pi_optimizer)):
+    for optimizer, other_optimizer in (
+        (model.policy.optimizer, other.policy.optimizer),
+        (model.policy.pi_optimizer, other.policy.pi_optimizer),
+    ):
         states, other_states = optimizer.state_dict()["state"], other_optimizer.state_dict()["state"]
         assert states.keys() == other_states.keys() and len(states) > 0
         for index, state in states.items():

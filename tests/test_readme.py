@@ -35,8 +35,12 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     assert len(blocks) >= 2
     learn, evaluate = BOOM.learn, evaluation.evaluate_policy
-    monkeypatch.setattr(BOOM, "learn", lambda self, total_timesteps, *a, **k: learn(self, min(int(total_timesteps), 300), *a, **k))
-    monkeypatch.setattr(evaluation, "evaluate_policy", lambda model, env, *a, **k: evaluate(model, env, *a, **{**k, "n_eval_episodes": 1}))
+    monkeypatch.setattr(
+        BOOM, "learn", lambda self, total_timesteps, *a, **k: learn(self, min(int(total_timesteps), 300), *a, **k)
+    )
+    monkeypatch.setattr(
+        evaluation, "evaluate_policy", lambda model, env, *a, **k: evaluate(model, env, *a, **{**k, "n_eval_episodes": 1})
+    )
     make = gym.make
     monkeypatch.setattr(gym, "make", lambda env_id, *a, **k: make(env_id, *a, **{**k, "max_episode_steps": 50}))
     monkeypatch.chdir(tmp_path)  # the snippets save files

@@ -312,7 +312,10 @@ def test_a_saved_and_reloaded_run_continues_exactly_as_an_uninterrupted_one(tmp_
 
     assert resumed.num_timesteps == uninterrupted.num_timesteps and resumed._n_updates == uninterrupted._n_updates
     _assert_same_weights(resumed, _snapshot(uninterrupted))  # weights, target Q, running Q scale
-    for ours, theirs in ((resumed.policy.optimizer, uninterrupted.policy.optimizer), (resumed.policy.pi_optimizer, uninterrupted.policy.pi_optimizer)):
+    for ours, theirs in (
+        (resumed.policy.optimizer, uninterrupted.policy.optimizer),
+        (resumed.policy.pi_optimizer, uninterrupted.policy.pi_optimizer),
+    ):
         for state, other in zip(ours.state.values(), theirs.state.values(), strict=True):
             assert all(th.equal(state[key], other[key]) for key in state)  # Adam's moments
     np.testing.assert_array_equal(resumed.replay_buffer.actions, uninterrupted.replay_buffer.actions)

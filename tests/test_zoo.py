@@ -1,10 +1,12 @@
 """RL Zoo integration: the start-up hook registers BOOM; the shipped YAML parses into valid BOOM arguments."""
 
+import argparse
 import os
 import subprocess
 import sys
 
 import optuna
+import pytest
 import yaml
 
 from sb3_boom import zoo
@@ -105,3 +107,20 @@ def test_easy_dmc_entries_ship_the_cpu_preset():
         assert {key: entry[key] for key in preset if key != "policy_kwargs"} == {
             key: value for key, value in preset.items() if key != "policy_kwargs"
         }, task
+
+
+def test_an_rl_zoo_without_what_the_integration_reads_is_named_with_the_supported_versions():
+    import types
+
+    from rl_zoo3 import exp_manager
+
+    from sb3_boom import zoo
+
+    complete = {name: None for name in zoo.EXPERIMENT_MANAGER_ATTRIBUTES}
+    zoo.check_experiment_manager(types.SimpleNamespace(**complete))
+    renamed = {name: value for name, value in complete.items() if name != "_eval_env_kwargs_args"}
+    with pytest.raises(RuntimeError, match=r"rl-zoo3>=2\.9,<2\.10.*no _eval_env_kwargs_args.*pip install"):
+        zoo.check_experiment_manager(types.SimpleNamespace(**renamed))
+    # The installed rl_zoo3 has all of them: a real ExperimentManager for --algo boom passes the check.
+    manager = exp_manager.ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", "/tmp/sb3-boom-zoo-check")
+    assert manager.config.endswith("boom.yml")

@@ -1,5 +1,6 @@
 """BOOM: Bootstrap Off-policy with World Model (NeurIPS 2025), as an SB3 off-policy algorithm."""
 
+import dataclasses
 import io
 import pathlib
 import warnings
@@ -43,6 +44,9 @@ AUTHORS_QUIRKS = (
     # The world model's gradient-norm clip also counts the policy prior's gradients of the previous update.
     "clip_with_prior_grads",
 )
+# Settings that BOOM and its built policy both hold: assigning one on a built model updates the policy too.
+PLANNER_SETTINGS = tuple(field.name for field in dataclasses.fields(PlannerConfig))
+POLICY_SETTINGS = ("gamma", "use_planner", "precision")
 # Batches drawn at once, and the env-step period of the redraw, under "prefetch_100_batches".
 PREFETCHED_BATCHES = 100
 
@@ -588,6 +592,40 @@ class BOOM(OffPolicyAlgorithm):
             )
         for name, value in zip(TRAIN_STATS, stats.mean(axis=0), strict=True):
             self.logger.record(f"train/{name}", float(value))
+
+    # --- settings held twice ---------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        policy = self.__dict__.get("policy")
+        if isinstance(policy, WorldModelPolicy) and (name in PLANNER_SETTINGS or name in POLICY_SETTINGS):
+            value = self._apply_to_policy(policy, name, value)
+        super().__setattr__(name, value)
+
+    def _apply_to_policy(self, policy: WorldModelPolicy, name: str, value: Any) -> Any:
+        """
+        Make a setting assigned on a built model take effect in its policy (or refuse it), so that the
+        two copies never disagree. Returns the value to store (``"auto"`` resolved).
+        """
+        if name == "horizon":
+            if value != policy.planner.horizon:
+                raise ValueError(
+                    f"horizon cannot change on a built model (it is {policy.planner.horizon}): the replay buffer and the "
+                    "losses use windows of that length. Create a new model, or load with BOOM.load(path, horizon=...)."
+                )
+        elif name in PLANNER_SETTINGS:
+            if name == "iterations" and value == "auto":
+                value = env_defaults.planner_iterations(int(np.prod(self.action_space.shape)))  # type: ignore[arg-type]
+            policy.planner = dataclasses.replace(policy.planner, **{name: value})  # validated by PlannerConfig
+        elif name == "gamma":
+            value = env_defaults.resolve_discount(value, self.env)
+            policy.gamma = value
+        elif name == "use_planner":
+            policy.use_planner = bool(value)
+        elif name == "precision":
+            if value not in PRECISIONS:
+                raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {value!r}")
+            policy.precision = value
+        return value
 
     # --- SB3 interface -------------------------------------------------------------------------
 

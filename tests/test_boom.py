@@ -16,6 +16,7 @@ from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_boom import BOOM, MultiInputPolicy, WorldModelPolicy
+from sb3_boom import planner as planner_module
 
 
 def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
@@ -528,3 +529,34 @@ def test_cuda_device(tiny_kwargs):
     model = BOOM("MlpPolicy", "Pendulum-v1", device="cuda", **tiny_kwargs)
     model.learn(60)
     assert next(model.policy.parameters()).is_cuda
+
+
+def test_settings_held_by_boom_and_its_policy_never_disagree(tmp_path, tiny_kwargs):
+    model = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
+    model.num_samples, model.num_elites, model.temperature = 24, 3, 0.7
+    model.gamma, model.use_planner, model.precision = 0.9, False, "bfloat16"
+    policy = model.policy
+    assert (policy.planner.num_samples, policy.planner.num_elites, policy.planner.temperature) == (24, 3, 0.7)
+    assert (policy.gamma, policy.use_planner, policy.precision) == (0.9, False, "bfloat16")
+    model.precision, model.use_planner = "float32", True
+    sampled = []
+
+    def recording(model_, z, actions, *args, **kwargs):
+        sampled.append(actions.shape[2])
+        return planner_module.estimate_value(model_, z, actions, *args, **kwargs)
+
+    policy._value_program = recording
+    model.predict(np.zeros(3, dtype=np.float32))
+    assert set(sampled) == {24 - model.num_pi_trajs}  # the planner used the new sample count
+    # Refused values leave both copies as they were.
+    with pytest.raises(ValueError, match="num_elites"):
+        model.num_elites = 100
+    assert model.num_elites == policy.planner.num_elites == 3
+    with pytest.raises(ValueError, match="horizon cannot change"):
+        model.horizon = 5
+    with pytest.raises(ValueError, match="precision"):
+        model.precision = "float16"
+    # At load time too.
+    model.save(tmp_path / "model")
+    loaded = BOOM.load(tmp_path / "model", num_samples=40, iterations=1, use_planner=False)
+    assert (loaded.policy.planner.num_samples, loaded.policy.planner.iterations, loaded.policy.use_planner) == (40, 1, False)

@@ -19,10 +19,12 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
+from sb3_boom.image_buffer import ImageSequenceReplayBuffer, frame_stack_of
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
 from sb3_boom.policies import (
     PRECISIONS,
+    CnnPolicy,
     MlpPolicy,
     MultiInputPolicy,
     WorldModelPolicy,
@@ -30,6 +32,7 @@ from sb3_boom.policies import (
     check_action_space,
     check_spaces,
 )
+from sb3_boom.torch_layers import has_image_observations
 from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
@@ -94,7 +97,8 @@ class BOOM(OffPolicyAlgorithm):
     to maximise Q while aligning with the planner's actions through a Q-weighted, likelihood-free
     forward KL. Paper: https://arxiv.org/abs/2511.00423 ; authors' code: molumitu/BOOM_MBRL.
 
-    :param policy: the policy model ("MlpPolicy", "MultiInputPolicy" or a WorldModelPolicy class)
+    :param policy: the policy model ("MlpPolicy", "CnnPolicy" for uint8 images, "MultiInputPolicy" for Dict
+        observations of vectors and/or images, or a WorldModelPolicy class)
     :param env: the environment to learn from (if registered in Gym, can be str)
     :param learning_rate: learning rate of both optimizers (the encoder's is scaled by ``enc_lr_scale``),
         can be a function of the remaining progress
@@ -156,6 +160,7 @@ class BOOM(OffPolicyAlgorithm):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: WorldModelPolicy
@@ -281,7 +286,12 @@ class BOOM(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        check_spaces(self.observation_space, self.action_space, self.policy_class.accepts_dict_observations)
+        check_spaces(
+            self.observation_space,
+            self.action_space,
+            self.policy_class.accepts_dict_observations,
+            getattr(self.policy_class, "accepts_image_observations", False),
+        )
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         action_dim = int(np.prod(self.action_space.shape))  # type: ignore[arg-type]
@@ -310,13 +320,19 @@ class BOOM(OffPolicyAlgorithm):
             temperature=self.temperature,
         )
 
+        images = has_image_observations(self.observation_space)
         if self.replay_buffer_class is None:
-            self.replay_buffer_class = SequenceReplayBuffer
+            # Images: uint8 frames, each stored once (ImageSequenceReplayBuffer).
+            self.replay_buffer_class = ImageSequenceReplayBuffer if images else SequenceReplayBuffer
         if not issubclass(self.replay_buffer_class, SequenceReplayBuffer):
             raise TypeError(
                 f"BOOM needs a SequenceReplayBuffer (sub-sequence sampling), got {self.replay_buffer_class.__name__}"
             )
         if self.replay_buffer is None:
+            buffer_kwargs = dict(self.replay_buffer_kwargs)
+            if issubclass(self.replay_buffer_class, ImageSequenceReplayBuffer) and "frame_stack" not in buffer_kwargs:
+                # Frames stacked by a VecFrameStack are stored once each (1: whole stacks, always correct).
+                buffer_kwargs["frame_stack"] = frame_stack_of(self.env)
             self.replay_buffer = self.replay_buffer_class(
                 self.buffer_size,
                 self.observation_space,
@@ -325,7 +341,7 @@ class BOOM(OffPolicyAlgorithm):
                 n_envs=self.n_envs,
                 optimize_memory_usage=self.optimize_memory_usage,
                 horizon=self.horizon,
-                **self.replay_buffer_kwargs,
+                **buffer_kwargs,
             )
 
         self.policy = self.policy_class(

@@ -82,7 +82,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.handle_timeout_termination = handle_timeout_termination
         self.obs_dim = flat_observation_dim(observation_space)
         slots = (self.buffer_size, n_envs)
-        self.observations = np.zeros((*slots, self.obs_dim), dtype=np.float32)
+        self.observations = np.zeros((*slots, self._stored_observation_dim()), dtype=np.float32)
         self.actions = np.zeros((*slots, self.action_dim), dtype=np.float32)
         self.planner_actions = np.zeros((*slots, self.action_dim), dtype=np.float32)
         self.planner_stds = np.zeros((*slots, self.action_dim), dtype=np.float32)
@@ -96,6 +96,29 @@ class SequenceReplayBuffer(ReplayBuffer):
         # Whether a window has ever been stored: set in add(), so that has_window() costs nothing per step.
         self._window_stored = False
         self._staged_planner_output: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _stored_observation_dim(self) -> int:
+        """Columns of ``observations``: the whole flat observation (a subclass may store parts elsewhere)."""
+        return self.obs_dim
+
+    def _stored_observation_equals(self, slots: np.ndarray, envs: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """Whether the observation stored at each (slot, env) equals the flat observation ``flat[i]``."""
+        return np.all(self.observations[slots, envs] == flat, axis=1)
+
+    def _store_observations(self, slots: np.ndarray, envs: np.ndarray, flat: np.ndarray) -> None:
+        """Store the flat observations ``flat[i]`` at each (slot, env)."""
+        self.observations[slots, envs] = flat
+
+    def _open_fragments(self, pos: np.ndarray, envs: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """
+        Hook called before each env's observation is stored at ``pos``; a subclass may write slots
+        ahead of a new episode (fragment) there and return where its first observation goes.
+        """
+        return pos
+
+    def _observations_at(self, slots: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        """Flat observations ``[..., obs_dim]`` at (slot, env) index arrays (broadcast together)."""
+        return self.observations[slots, envs]
 
     @property
     def bytes_per_slot(self) -> int:
@@ -191,12 +214,13 @@ class SequenceReplayBuffer(ReplayBuffer):
         # not (the env was reset outside the loop, e.g. by a new learn() call), close the old
         # fragment there: that slot keeps its observation and holds no transition.
         in_episode = self.current_episode_step > 0
-        cut = in_episode & ~np.all(self.observations[pos, envs] == obs_flat, axis=1)
+        cut = in_episode & ~self._stored_observation_equals(pos, envs, obs_flat)
         pos = (pos + cut) % capacity
         self.slots_advanced += cut
         self.current_episode_step[cut] = 0
 
-        self.observations[pos, envs] = obs_flat
+        pos = self._open_fragments(pos, envs, obs_flat)
+        self._store_observations(pos, envs, obs_flat)
         self.actions[pos, envs] = action
         self.planner_actions[pos, envs] = np.asarray(planner_action, dtype=np.float32).reshape(n_envs, self.action_dim)
         self.planner_stds[pos, envs] = np.asarray(planner_std, dtype=np.float32).reshape(n_envs, self.action_dim)
@@ -204,7 +228,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.terminated[pos, envs] = done & ~truncated
         self.episode_steps[pos, envs] = self.current_episode_step
         next_slot = (pos + 1) % capacity
-        self.observations[next_slot, envs] = next_flat
+        self._store_observations(next_slot, envs, next_flat)
         self.episode_steps[next_slot, envs] = -1
         # After an episode end, the next slot keeps the final observation: skip it.
         advance = np.where(done, 2, 1)
@@ -241,7 +265,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         slots, envs = self._sample_starts(batch_size)
         horizon = self.horizon
         window = (slots[None, :] + np.arange(horizon + 1)[:, None]) % self.buffer_size  # [H + 1, B]
-        obs = self.observations[window, envs[None, :]]
+        obs = self._observations_at(window, envs[None, :])
         step_slots, step_envs = window[:-1], envs[None, :]
         rewards = self.rewards[step_slots, step_envs]
         if env is not None:

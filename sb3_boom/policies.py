@@ -18,6 +18,7 @@ from torch import nn
 from sb3_boom import losses
 from sb3_boom.env_defaults import simnorm_enabled
 from sb3_boom.planner import PlannerConfig, PlanResult, estimate_value, plan
+from sb3_boom.torch_layers import DEFAULT_IMAGE_ENCODER_KWARGS, ObservationEncoder, check_image_space, image_keys
 
 # TD-MPC2's model presets, keyed by their approximate parameter count in millions.
 MODEL_SIZES: dict[int | str, dict[str, int]] = {
@@ -447,9 +448,29 @@ def check_action_space(action_space: spaces.Space) -> None:
         )
 
 
-def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool) -> None:
-    """Raise a clear error for spaces the world-model policy cannot handle."""
+def check_spaces(
+    observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool, allow_images: bool = False
+) -> None:
+    """
+    Raise a clear error for spaces the world-model policy cannot handle.
+
+    :param allow_dict: the policy takes Dict observations ("MultiInputPolicy")
+    :param allow_images: the policy has a pixel encoder ("CnnPolicy", "MultiInputPolicy")
+    """
     check_action_space(action_space)
+    if allow_images and not allow_dict:
+        # "CnnPolicy": the observation must be an image the conv encoder can take.
+        if isinstance(observation_space, spaces.Dict):
+            raise TypeError(
+                f"'CnnPolicy' takes image Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space})."
+            )
+        if not image_keys(observation_space):
+            if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
+                check_image_space("observation", observation_space)  # explains a non-uint8 image
+            raise TypeError(
+                f"'CnnPolicy' takes uint8 image observations of shape (C, H, W) or (H, W, C) with bounds [0, 255], "
+                f"got {observation_space}. Use 'MlpPolicy' for state vectors."
+            )
     if isinstance(observation_space, spaces.Dict):
         if not allow_dict:
             raise TypeError(
@@ -462,10 +483,12 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space, al
         if not isinstance(space, spaces.Box):
             raise TypeError(f"BOOM supports Box (or Dict of Box) observations, got {space} for '{key}'.")
         if is_image_space(space, check_channels=False):
-            raise TypeError(
-                f"Observation '{key}' looks like an image ({space}). BOOM's WorldModelPolicy encodes state "
-                "vectors with an MLP; it has no convolutional encoder for pixels. Use state observations."
-            )
+            if not allow_images:
+                raise TypeError(
+                    f"Observation '{key}' looks like an image ({space}). 'MlpPolicy' encodes state vectors with an "
+                    "MLP: use 'CnnPolicy' for image observations ('MultiInputPolicy' for a Dict of images and vectors)."
+                )
+            check_image_space(key, space)
 
 
 class WorldModelPolicy(BasePolicy):
@@ -510,9 +533,14 @@ class WorldModelPolicy(BasePolicy):
         for 1.4-1.8% of the 5M update's matmul FLOPs (docs/benchmarks.md)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
+    :param image_encoder_kwargs: for image observations ("CnnPolicy", or images in "MultiInputPolicy"), the
+        pixel encoder's settings, as SB3's ``features_extractor_kwargs``: ``num_channels`` (of every conv
+        layer, 32) and ``shift_pad`` (largest random shift in pixels while training, 3), see
+        :class:`sb3_boom.torch_layers.PixelEncoder`
     """
 
     accepts_dict_observations = False
+    accepts_image_observations = False
 
     def __init__(
         self,
@@ -541,8 +569,9 @@ class WorldModelPolicy(BasePolicy):
         precision: str = "float32",
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        image_encoder_kwargs: dict[str, Any] | None = None,
     ):
-        check_spaces(observation_space, action_space, self.accepts_dict_observations)
+        check_spaces(observation_space, action_space, self.accepts_dict_observations, self.accepts_image_observations)
         super().__init__(
             observation_space,
             action_space,
@@ -583,6 +612,11 @@ class WorldModelPolicy(BasePolicy):
         self.float32_encoder = True
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_dim = flat_observation_dim(observation_space)
+        self.image_keys = image_keys(observation_space)
+        unknown = set(image_encoder_kwargs or {}) - set(DEFAULT_IMAGE_ENCODER_KWARGS)
+        if unknown:
+            raise ValueError(f"Unknown image_encoder_kwargs {sorted(unknown)}; known: {sorted(DEFAULT_IMAGE_ENCODER_KWARGS)}")
+        self.image_encoder_kwargs = {**DEFAULT_IMAGE_ENCODER_KWARGS, **(image_encoder_kwargs or {})}
         # Warm-start mean of `predict` when the caller does not pass one back as `state`.
         self._predict_mean: th.Tensor | None = None
         self._build(lr_schedule)
@@ -590,9 +624,12 @@ class WorldModelPolicy(BasePolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         use_simnorm = simnorm_enabled(self.simnorm, self.action_dim)
         latent, action, hidden = self.latent_dim, self.action_dim, self.mlp_dim
-        self.encoder = build_mlp(
-            self.obs_dim, [self.enc_dim] * (self.num_enc_layers - 1), latent, SimNorm(self.simnorm_dim, use_simnorm)
-        )
+        if self.image_keys:
+            self.encoder = self._build_image_encoder(use_simnorm)
+        else:
+            self.encoder = build_mlp(
+                self.obs_dim, [self.enc_dim] * (self.num_enc_layers - 1), latent, SimNorm(self.simnorm_dim, use_simnorm)
+            )
         # The output layers of dynamics, reward and Q compute in float32 under bf16 autocast too (see
         # ``precision``): their rounding is what reorders MPPI's samples.
         self.dynamics = PairInputMLP(
@@ -631,6 +668,26 @@ class WorldModelPolicy(BasePolicy):
         actor_kwargs = {"eps": 1e-5, **optimizer_kwargs}
         self.pi_optimizer = self.optimizer_class(self.actor.parameters(), lr=learning_rate, **actor_kwargs)  # type: ignore[call-arg]
 
+    def _build_image_encoder(self, use_simnorm: bool) -> ObservationEncoder:
+        """Pixel encoder(s) for the images, the state encoder's hidden layers for the vectors (see ObservationEncoder)."""
+        hidden = [self.enc_dim] * (self.num_enc_layers - 1)
+
+        def vector_encoder(in_dim: int) -> tuple[nn.Module, int]:
+            dims = [in_dim, *hidden]
+            return nn.Sequential(*[NormedLinear(dims[i], dims[i + 1]) for i in range(len(hidden))]), dims[-1]
+
+        def output_layer(in_dim: int) -> nn.Module:
+            return NormedLinear(in_dim, self.latent_dim, activation=SimNorm(self.simnorm_dim, use_simnorm))
+
+        return ObservationEncoder(
+            self.observation_space,
+            self.latent_dim,
+            vector_encoder,
+            output_layer,
+            SimNorm(self.simnorm_dim, use_simnorm),
+            **self.image_encoder_kwargs,
+        )
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.pop("normalize_images", None)  # fixed to False: no image observations
@@ -659,6 +716,8 @@ class WorldModelPolicy(BasePolicy):
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
         )
+        if self.image_keys:
+            data["image_encoder_kwargs"] = self.image_encoder_kwargs
         return data
 
     def world_model_parameters(self) -> list[nn.Parameter]:
@@ -907,10 +966,25 @@ def _check_finite_observation(observation: np.ndarray | dict[str, np.ndarray]) -
 
 
 class MultiInputWorldModelPolicy(WorldModelPolicy):
-    """:class:`WorldModelPolicy` for Dict observations (concatenated in key order), e.g. raw dm_control."""
+    """
+    :class:`WorldModelPolicy` for Dict observations (concatenated in key order), e.g. raw dm_control.
+    Vectors go through the MLP encoder; uint8 images, if any, each through a pixel encoder, with the
+    vectors through the MLP's hidden layers (see :class:`sb3_boom.torch_layers.ObservationEncoder`).
+    """
 
     accepts_dict_observations = True
+    accepts_image_observations = True
+
+
+class CnnWorldModelPolicy(WorldModelPolicy):
+    """
+    :class:`WorldModelPolicy` for uint8 image observations (frames stacked on the channel axis): the
+    encoder is TD-MPC2's pixel encoder (:class:`sb3_boom.torch_layers.PixelEncoder`), the rest as for states.
+    """
+
+    accepts_image_observations = True
 
 
 MlpPolicy = WorldModelPolicy
+CnnPolicy = CnnWorldModelPolicy
 MultiInputPolicy = MultiInputWorldModelPolicy

@@ -523,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     distributed.add_argument("--heartbeat-s", type=int, default=60, help="seconds between heartbeats of a run")
     distributed.add_argument("--grace-s", type=int, default=None, help="a run silent this long is retried (default 3 beats)")
     distributed.add_argument("--max-retry", type=int, default=3, help="times the run of a dead worker is retried")
+    distributed.add_argument("--reconnect-s", type=float, default=120.0, help="how long to wait for a database that is away")
     args = parser.parse_args(argv)
     args.boom_kwargs = [item for item in args.boom_kwargs if item]
     try:
@@ -543,10 +544,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.storage:
         if len({spec.name for spec in specs}) != len(specs):
             parser.error("two runs of the grid have the same name: give each --methods / --boom-kwargs variant its own")
-        from sb3_boom.distributed import HeartbeatSettings
+        from sb3_boom.distributed import HeartbeatSettings, is_rdb_url
 
+        if not is_rdb_url(args.storage):
+            parser.error(
+                f"--storage {args.storage!r} is not a database URL: use e.g. postgresql://user:password@host:5432/optuna"
+            )
         try:
-            settings = HeartbeatSettings(heartbeat_s=args.heartbeat_s, grace_s=args.grace_s, max_retry=args.max_retry)
+            settings = HeartbeatSettings(
+                heartbeat_s=args.heartbeat_s, grace_s=args.grace_s, max_retry=args.max_retry, reconnect_s=args.reconnect_s
+            )
         except ValueError as error:
             parser.error(str(error))
         raise SystemExit(run_distributed(args, specs, settings))
@@ -580,8 +587,8 @@ def run_distributed(args: argparse.Namespace, specs: list[RunSpec], settings: "H
 
     by_name = {spec.name: spec for spec in specs}
     grid = {spec.name: dict(fingerprint(spec, args), budget=args.budget) for spec in specs}
-    queue = RunQueue(make_storage(args.storage, settings), args.study_name, grid)
     try:
+        queue = RunQueue(make_storage(args.storage, settings), args.study_name, grid)
         return _work_through(args, queue, by_name)
     except StudyMismatchError as error:
         raise SystemExit(f"error: {error}") from error

@@ -179,16 +179,26 @@ class ReconnectingRDBStorage(RDBStorage):
         import sqlalchemy.exc
 
         self.reconnect_s = reconnect_s
-        for attempt in range(5):
+        deadline = time.monotonic() + reconnect_s
+        attempt = 0
+        while True:
             try:
                 super().__init__(url, **kwargs)
                 return
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
                 # Workers started together on an empty database race to create Optuna's tables; the losers
                 # hit "already exists" and find the tables complete on the next try.
-                if attempt == 4:
+                attempt += 1
+                if attempt == 5:
                     raise
-                time.sleep(0.5 + attempt)
+                time.sleep(0.5 * attempt)
+            except Exception as error:
+                # A worker started while the database restarts waits for it, as a running worker does.
+                if not _is_connection_error(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DatabaseUnavailableError(_unavailable_message(url, reconnect_s)) from error
+                time.sleep(2.0)
 
 
 def _with_reconnect(name: str) -> Callable[..., Any]:
@@ -218,10 +228,10 @@ for _name in _RETRIED_METHODS:
 
 def _unavailable_message(url: str, reconnect_s: float) -> str:
     return (
-        f"lost the connection to the study's database ({_hide_password(url)}) for more than {reconnect_s:.0f} s. "
+        f"the study's database ({_hide_password(url)}) has been unreachable for more than {reconnect_s:.0f} s. "
         "Completed trials are stored there; the trial this worker was running is failed by the heartbeat of the "
         "other workers and retried. Start this worker again with the same command once the database is back "
-        "(SB3_BOOM_RECONNECT_S sets how long a worker waits for it)."
+        "(SB3_BOOM_RECONNECT_S, or reproduce.py's --reconnect-s, sets how long a worker waits for it)."
     )
 
 
@@ -418,7 +428,10 @@ def patch_experiment_manager(exp_manager_module: ModuleType) -> None:
     def hyperparameters_optimization(self: Any) -> None:
         if not is_rdb_url(self.storage):
             return original(self)
-        storage = make_storage(self.storage)
+        try:
+            storage = make_storage(self.storage)
+        except DatabaseUnavailableError as error:
+            raise SystemExit(f"error: {error}") from error
         env_id = getattr(self.env_name, "gym_id", str(self.env_name))
         if any(arg == "--seed" or arg.startswith("--seed=") for arg in sys.argv):
             print(

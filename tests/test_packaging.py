@@ -42,7 +42,8 @@ CHECK_INSTALLATION = textwrap.dedent(
 def distributions(tmp_path_factory) -> dict[str, pathlib.Path]:
     out = tmp_path_factory.mktemp("dist")
     # Isolated builds, as pip and packagers make them: the backend gets only what pyproject.toml requires.
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], check=True, capture_output=True)
+    build = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     found = {"sdist": sorted(out.glob("sb3_boom-*.tar.gz")), "wheel": sorted(out.glob("sb3_boom-*.whl"))}
     assert all(len(paths) == 1 for paths in found.values()), found
     return {kind: paths[0] for kind, paths in found.items()}

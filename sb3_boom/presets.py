@@ -30,4 +30,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_starts=40,
         buffer_size=5_000,
     ),
+    # Pixels on machines without a GPU (docs/pixels.md): the "cpu" model behind TD-MPC2's pixel encoder
+    # (4 conv layers of 32 channels, random shift of 3 pixels), smaller batches: most of an update is the
+    # conv encoder's forward and backward pass on (H + 1) x batch stacked frames.
+    "cpu_pixels": dict(
+        policy_kwargs=dict(model_size="cpu", image_encoder_kwargs=dict(num_channels=32, shift_pad=3)),
+        num_samples=128,
+        num_elites=16,
+        num_pi_trajs=8,
+        iterations=3,
+        batch_size=64,
+        buffer_size=100_000,
+    ),
 }

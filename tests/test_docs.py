@@ -4,6 +4,7 @@ Both builds run Sphinx in a subprocess, as a reader would run them (docs/install
 -W, then the doctest builder, which executes every ``testcode`` block (the snippets train with the
 ``tiny`` preset and budgets of a few hundred steps, so this stays under a minute)."""
 
+import html
 import pathlib
 import re
 import subprocess
@@ -43,6 +44,24 @@ def test_site_builds_without_warnings(built_site):
     boom_page = (html / "boom.html").read_text()
     for name in ("sb3_boom.BOOM", "sb3_boom.WorldModelPolicy", "lambda_align", "q_dropout"):
         assert name in boom_page, name
+
+
+def test_internal_links_and_anchors_resolve(built_site):
+    """Every link between the site's pages, and every #section it names, exists in the built HTML."""
+    tmp_path, result = built_site
+    assert result.returncode == 0, result.stdout + result.stderr
+    site = tmp_path / "html"
+    broken = []
+    for page in sorted(site.glob("*.html")):
+        for href in re.findall(r'href="([^"]+)"', page.read_text()):
+            href = html.unescape(href).split("?")[0]
+            if href.startswith(("http:", "https:", "mailto:")):
+                continue
+            path, _, anchor = href.partition("#")
+            target = page.parent / path if path else page
+            if not target.exists() or (anchor and target.suffix == ".html" and f'id="{anchor}"' not in target.read_text()):
+                broken.append(f"{page.name}: {href}")
+    assert not broken, broken
 
 
 def test_every_snippet_of_the_pages_runs(built_site):

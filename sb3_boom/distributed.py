@@ -349,15 +349,24 @@ class WaitingMaxTrialsCallback(MaxTrialsCallback):
 
     def wait_for_slot(self, study: optuna.Study) -> bool:
         """Wait until this worker may start a trial (False) or the study has all its trials (True)."""
+        told = False
         while True:
             fail_stale_trials(study)
-            states = [t.state for t in study.get_trials(deepcopy=False)]
+            trials = study.get_trials(deepcopy=False)
+            states = [t.state for t in trials]
             finished = sum(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states)
             running = states.count(TrialState.RUNNING)
             if finished >= self._n_trials:
                 return True
             if finished + running < self._n_trials or TrialState.WAITING in states:
                 return False  # room for another trial here, or a retried one to take over
+            if not told:
+                # A trial that never beat (made without the heartbeat) cannot be found dead: say what we wait for.
+                numbers = [t.number for t in trials if t.state == TrialState.RUNNING]
+                print(
+                    f"{finished}/{self._n_trials} trials finished; waiting for trials {numbers} of other workers", flush=True
+                )
+                told = True
             time.sleep(self.poll_s)
 
 
@@ -604,6 +613,7 @@ class RunQueue:
         other workers hold the last runs (one may die); None when every run is complete or given up.
         """
         assert self.study is not None, "call open() first"
+        told: list[str] = []
         while True:
             fail_stale_trials(self.study)
             trial = self._pop_waiting()
@@ -621,8 +631,12 @@ class RunQueue:
                 trial.suggest_categorical(RUN_ATTR, sorted(self.runs))  # the enqueued value: shown as a parameter
                 trial.set_user_attr("machine", f"{socket.gethostname()}:{os.getpid()}")
                 return trial, name
-            if not self.pending():
+            pending = self.pending()
+            if not pending:
                 return None
+            if pending != told:
+                print(f"waiting for runs held by other workers: {pending}", flush=True)
+                told = pending
             time.sleep(self.poll_s)
 
     @contextlib.contextmanager

@@ -143,11 +143,11 @@ class BOOM(OffPolicyAlgorithm):
     :param precision: "float32", or "bfloat16": the networks run under ``torch.autocast`` in bfloat16
         (planning, updates and ``predict``; parameters, optimizer state, losses, the encoder and the
         output layers of the dynamics, reward and Q networks stay float32). Faster
-        on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/benchmarks.md.
+        on CPUs with AVX512-BF16 or AMX and on GPUs at the 5M size and above; see docs/speed.md.
         Can be changed at load time: ``BOOM.load(path, precision="float32")``
     :param compile: compile the networks, the planner's value estimate and the update's two losses
         (forward and backward) with ``torch.compile``: fused kernels, a speed-up on CPU too (see
-        docs/benchmarks.md); the first plan and update take longer (minutes of compilation). See
+        docs/speed.md); the first plan and update take longer (minutes of compilation). See
         :meth:`WorldModelPolicy.compile_networks`.
     :param stats_window_size: window size for the rollout logging
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -365,7 +365,7 @@ class BOOM(OffPolicyAlgorithm):
             warnings.warn(
                 f"precision='bfloat16' on a {self.device.type} without native bf16 matrix multiplication ({found}; "
                 "bf16 needs AVX512-BF16 or AMX on a CPU, compute capability 8.0 on CUDA): it is emulated, and "
-                "several times slower than float32 (docs/benchmarks.md). Use precision='float32' on this machine.",
+                "several times slower than float32 (docs/speed.md). Use precision='float32' on this machine.",
                 stacklevel=3,
             )
         self._world_model_loss_fn = self._world_model_loss

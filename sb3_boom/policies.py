@@ -54,7 +54,7 @@ def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[
     """
     Adam and AdamW run fused (one kernel over all parameters, on CPU and CUDA) unless
     ``optimizer_kwargs`` say otherwise, instead of torch's per-parameter loop on CPU. Same
-    arithmetic as multi-tensor Adam; measured 2% faster per update at 1M (docs/benchmarks.md).
+    arithmetic as multi-tensor Adam; measured 2% faster per update at 1M (docs/speed.md).
     """
     if optimizer_class in (th.optim.Adam, th.optim.AdamW):
         return {"fused": True}
@@ -113,7 +113,7 @@ def mish(x: th.Tensor) -> th.Tensor:
 # Where the Q heads' dropout is on (see ``WorldModelPolicy``'s ``q_dropout``). The default, "always", departs
 # from the SPEC's text ("off for planning and for target Q"), which misreads the authors' code: their vmapped
 # ensemble never leaves train mode. With "train" our cartpole-swingup planner stalled at rest in 2 of 12 seeds
-# at 50k env steps, with "always" in none of 10 (docs/results.md, "Q dropout while planning: the default").
+# at 50k env steps, with "always" in none of 10 (docs/validation.md, "Q dropout while planning").
 Q_DROPOUT_MODES = ("train", "always")
 
 
@@ -517,7 +517,7 @@ class WorldModelPolicy(BasePolicy):
     :param q_dropout: where that dropout is on: "always" (the training losses, the planner's value
         estimate and the TD target's target heads: what the authors' code does, its vmapped Q ensemble
         ignoring ``eval()``) or "train" (the training losses only, as the SPEC describes their code;
-        on cartpole-swingup its planner sometimes stalls at rest, see docs/results.md)
+        on cartpole-swingup its planner sometimes stalls at rest, see docs/validation.md)
     :param log_std_min: lower bound of the policy log-std
     :param log_std_max: upper bound of the policy log-std
     :param enc_lr_scale: learning rate multiplier of the encoder
@@ -530,7 +530,7 @@ class WorldModelPolicy(BasePolicy):
         layers of the dynamics, reward and Q networks stay float32: in bf16 their rounding
         reorders the planner's samples, whose values differ by less than it. The encoder stays
         float32 too: its rounding of the latent was the largest part of bf16's gradient error,
-        for 1.4-1.8% of the 5M update's matmul FLOPs (docs/benchmarks.md)
+        for 1.4-1.8% of the 5M update's matmul FLOPs (docs/speed.md)
     :param optimizer_class: optimizer of the world model and of the policy prior
     :param optimizer_kwargs: extra optimizer arguments (the prior's optimizer defaults to ``eps=1e-5``)
     :param image_encoder_kwargs: for image observations ("CnnPolicy", or images in "MultiInputPolicy"), the

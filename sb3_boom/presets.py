@@ -8,7 +8,7 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's setting (BOOM's defaults): 5M model, 512 samples, 64 elites, 6 (8) iterations.
     "paper": dict(policy_kwargs=dict(model_size=5)),
-    # For machines without a GPU: measured on 2 CPU cores in docs/benchmarks.md (>= 25 agent
+    # For machines without a GPU: measured on 2 CPU cores in docs/speed.md (>= 25 agent
     # steps/s on cartpole-swingup, where it still learns).
     "cpu": dict(
         policy_kwargs=dict(model_size="cpu"),

@@ -455,7 +455,7 @@ def test_q_dropout_mode_decides_where_the_q_heads_drop_units(tmp_path, q_dropout
 
 
 def test_q_heads_drop_units_while_planning_by_default_as_the_authors_code_does(tiny_kwargs):
-    # The SPEC's text says otherwise; the authors' vmapped ensemble never leaves train mode (docs/results.md).
+    # The SPEC's text says otherwise; the authors' vmapped ensemble never leaves train mode (docs/validation.md).
     policy = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).policy
     assert policy.q_dropout == "always"
     assert policy.q_ensemble.dropout_always and policy.q_target.dropout_always

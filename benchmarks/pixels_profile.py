@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         batch_size=batch_size,
         threads=args.threads,
     )
-    print(f"{args.task}, preset {args.preset} {args.boom_kwargs}, batch {batch_size}, {args.threads} thread(s), cpus {os.cpu_count()}")
+    print(f"{args.task}, preset {args.preset} {args.boom_kwargs}, batch {batch_size}, {args.threads} thread(s)", end="")
+    print(f", {os.cpu_count()} cpus")
     for key, label in [
         ("env_step_s", "env step (2 physics steps + 1 render)"),
         ("render_s", "  of which one 64x64 render"),

@@ -32,8 +32,8 @@ from sb3_boom.policies import (
     check_action_space,
     check_spaces,
 )
-from sb3_boom.torch_layers import has_image_observations
 from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
+from sb3_boom.torch_layers import has_image_observations
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 

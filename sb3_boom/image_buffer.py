@@ -101,7 +101,8 @@ class ImageSequenceReplayBuffer(SequenceReplayBuffer):
         )
         if self.buffer_size < horizon + 1 + self.frame_stack:
             raise ValueError(
-                f"buffer_size per env ({self.buffer_size}) must be at least horizon + 1 + frame_stack ({horizon + 1 + self.frame_stack})"
+                f"buffer_size per env ({self.buffer_size}) must be at least horizon + 1 + frame_stack "
+                f"({horizon + 1 + self.frame_stack})"
             )
         slots = (self.buffer_size, self.n_envs)
         self.frames = {key: np.zeros((*slots, size), dtype=np.uint8) for key, size in self._frame_sizes.items()}

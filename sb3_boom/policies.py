@@ -462,7 +462,8 @@ def check_spaces(
         # "CnnPolicy": the observation must be an image the conv encoder can take.
         if isinstance(observation_space, spaces.Dict):
             raise TypeError(
-                f"'CnnPolicy' takes image Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space})."
+                f"'CnnPolicy' takes image Box observations; use 'MultiInputPolicy' for Dict observations "
+                f"({observation_space})."
             )
         if not image_keys(observation_space):
             if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:

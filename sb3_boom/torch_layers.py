@@ -164,7 +164,11 @@ class ObservationEncoder(nn.Module):
         shift_pad: int = 3,
     ):
         super().__init__()
-        entries = observation_space.spaces.items() if isinstance(observation_space, spaces.Dict) else [("observation", observation_space)]
+        entries = (
+            observation_space.spaces.items()
+            if isinstance(observation_space, spaces.Dict)
+            else [("observation", observation_space)]
+        )
         images = set(image_keys(observation_space))
         # (start, end) of each entry in the flat observation, images first in key order.
         self.image_slices: list[tuple[int, int]] = []
@@ -197,7 +201,8 @@ class ObservationEncoder(nn.Module):
         """Flat observations ``[..., obs_dim]`` -> latents ``[..., latent_dim]``."""
         leading = observation.shape[:-1]
         flat = observation.reshape(-1, observation.shape[-1])
-        parts = [encoder(flat[:, start:end]) for encoder, (start, end) in zip(self.pixel_encoders, self.image_slices)]
+        pixel_parts = zip(self.pixel_encoders, self.image_slices, strict=True)
+        parts = [encoder(flat[:, start:end]) for encoder, (start, end) in pixel_parts]
         if self.vector_mlp is not None:
             vectors = th.cat([flat[:, start:end] for start, end in self.vector_slices], dim=-1).float()
             parts.append(self.vector_mlp(vectors))

@@ -194,7 +194,7 @@ def test_learning_updates_the_conv_encoder_and_evaluate_policy_runs():
     before = [p.detach().clone() for p in model.policy.encoder.pixel_encoders[0].parameters()]
     model.learn(50)
     after = list(model.policy.encoder.pixel_encoders[0].parameters())
-    assert all(not th.equal(a, b) for a, b in zip(after, before))
+    assert all(not th.equal(a, b) for a, b in zip(after, before, strict=False))
     mean, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=1)
     assert np.isfinite(mean)
 
@@ -233,7 +233,7 @@ def test_save_load_keeps_the_encoder_and_the_frames(cnn_model, tmp_path):
     loaded.load_replay_buffer(tmp_path / "buffer")
     assert isinstance(loaded.policy, CnnPolicy)
     assert loaded.policy.image_encoder_kwargs == cnn_model.policy.image_encoder_kwargs
-    for (name, a), b in zip(cnn_model.policy.state_dict().items(), loaded.policy.state_dict().values()):
+    for (name, a), b in zip(cnn_model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=True):
         assert th.equal(a, b), name
     obs = cnn_model.get_env().reset()
     start = np.ones(1, dtype=bool)
@@ -255,7 +255,7 @@ def test_save_load_keeps_the_encoder_and_the_frames(cnn_model, tmp_path):
     cnn_model.policy.save(tmp_path / "policy.pt")
     policy = CnnPolicy.load(tmp_path / "policy.pt")
     assert policy.encoder.pixel_encoders[0].output_dim == cnn_model.policy.encoder.pixel_encoders[0].output_dim
-    for (name, a), b in zip(cnn_model.policy.state_dict().items(), policy.state_dict().values()):
+    for (name, a), b in zip(cnn_model.policy.state_dict().items(), policy.state_dict().values(), strict=True):
         assert th.equal(a, b), name
 
 
@@ -308,7 +308,7 @@ def _all_windows(buffer: SequenceReplayBuffer) -> set:
     slots, envs = slots.ravel(), envs.ravel()
     keep = buffer.valid_starts(slots, envs)
     windows = set()
-    for s, e in zip(slots[keep], envs[keep]):
+    for s, e in zip(slots[keep], envs[keep], strict=False):
         index = (s + np.arange(buffer.horizon + 1)) % buffer.buffer_size
         actions = buffer.actions[index[:-1], e]
         windows.add((buffer.observations[index, e].tobytes(), actions.tobytes()))
@@ -356,7 +356,8 @@ def test_a_wrong_frame_stack_is_refused():
     )
     obs = np.random.randint(0, 256, (1, 6, 64, 64), dtype=np.uint8)
     with pytest.raises(ValueError, match="does not look like a stack of 2 frames"):
-        buffer.add(obs, np.random.randint(0, 256, (1, 6, 64, 64), dtype=np.uint8), np.zeros((1, 2)), np.zeros(1), np.zeros(1), [{}])
+        other = np.random.randint(0, 256, (1, 6, 64, 64), dtype=np.uint8)
+        buffer.add(obs, other, np.zeros((1, 2)), np.zeros(1), np.zeros(1), [{}])
 
 
 def test_without_frame_stacking_whole_observations_are_stored():
@@ -427,7 +428,7 @@ def test_dmc_frames_render_off_screen():
     frame, _ = env.reset(seed=0)
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8 and frame.std() > 5
     frames = [frame] + [env.step(np.ones(2, np.float32))[0] for _ in range(3)]
-    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))  # the arm moves in the picture
+    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))  # the arm moves in the picture
     assert env.unwrapped.render_mode == "rgb_array"
     # One frame per agent step: rendered after the action repeat, not inside it.
     renders, physics_steps = [], []
@@ -447,7 +448,8 @@ def test_dmc_frames_render_off_screen():
 
 def _run_zoo(*args: str, cwd: pathlib.Path) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    result = subprocess.run([sys.executable, "-m", "rl_zoo3.train", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "rl_zoo3.train", *args]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     return output
@@ -455,7 +457,8 @@ def _run_zoo(*args: str, cwd: pathlib.Path) -> str:
 
 ZOO_TINY = [
     "policy_kwargs:dict(latent_dim=16,mlp_dim=32,enc_dim=32,num_q=2,num_bins=21,image_encoder_kwargs=dict(num_channels=4))",
-    "num_samples:16", "num_elites:4", "num_pi_trajs:2", "iterations:2", "batch_size:8", "learning_starts:30", "buffer_size:500",
+    "num_samples:16", "num_elites:4", "num_pi_trajs:2", "iterations:2", "batch_size:8", "learning_starts:30",
+    "buffer_size:500",
 ]  # fmt: skip
 
 
@@ -472,3 +475,17 @@ def test_rl_zoo_trains_and_tunes_from_pixels(tmp_path):
                       "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--eval-episodes", "1", "--n-jobs", "1",
                       "--hyperparams", *ZOO_TINY, "--no-optim-plots", cwd=tmp_path)  # fmt: skip
     assert "Trial 0 finished with value" in output
+
+
+def test_pixel_zoo_entries_ship_the_cpu_pixels_preset():
+    from sb3_boom.presets import PRESETS
+
+    config = yaml.safe_load((REPO_ROOT / "hyperparams" / "boom.yml").read_text())
+    preset = PRESETS["cpu_pixels"]
+    for task in ["finger-spin", "reacher-easy"]:
+        entry = config[f"dmc_pixels/{task}-v0"]
+        assert entry["policy"] == "CnnPolicy" and entry["frame_stack"] == 3 and entry["n_timesteps"] == 5e4
+        assert eval(entry["policy_kwargs"]) == preset["policy_kwargs"], task  # the Zoo evaluates this string too
+        assert {key: entry[key] for key in preset if key != "policy_kwargs"} == {
+            key: value for key, value in preset.items() if key != "policy_kwargs"
+        }, task

@@ -73,7 +73,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
 from sb3_boom.presets import PRESETS
-from sb3_boom.zoo import shipped_hyperparams_path
+from sb3_boom.zoo import dmc_hyperparams, shipped_hyperparams_path
 
 if TYPE_CHECKING:
     from sb3_boom.distributed import HeartbeatSettings, RunQueue
@@ -207,6 +207,21 @@ def zoo_entry(path: pathlib.Path, env_id: str) -> dict[str, Any]:
     return entry
 
 
+def boom_zoo_entry(env_id: str, device: str) -> dict[str, Any]:
+    """
+    BOOM's RL Zoo entry for ``env_id``, as ``rl_zoo3.train --algo boom`` uses it: the shipped YAML's, or for a
+    ``dm_control/*`` id it does not list, the one the zoo integration derives (not the YAML's ``default``).
+    """
+    with open(shipped_hyperparams_path()) as file:
+        listed = env_id in yaml.safe_load(file)
+    if listed or not env_id.startswith(DMC_PREFIX):
+        return zoo_entry(shipped_hyperparams_path(), env_id)
+    entry = dict(dmc_hyperparams(env_id, device))
+    entry.pop("n_timesteps", None)
+    entry.pop("env_wrapper", None)
+    return entry
+
+
 def rl_zoo_hyperparams_path(algo: str) -> pathlib.Path:
     """rl_zoo3's own ``hyperparams/<algo>.yml``, found without importing rl_zoo3."""
     spec = importlib.util.find_spec("rl_zoo3")
@@ -256,7 +271,7 @@ def boom_spec(args: argparse.Namespace, env_id: str, seed: int, variant: tuple[s
     items = [*args.boom_kwargs, *variant]
     overrides = parse_kwargs(items)
     if args.preset == "zoo":
-        base = zoo_entry(shipped_hyperparams_path(), env_id)
+        base = boom_zoo_entry(env_id, args.device)
     else:
         base = dict(PRESETS[args.preset])
     if args.tiny:

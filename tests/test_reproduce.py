@@ -1,5 +1,6 @@
 """Smoke test of benchmarks/reproduce.py (train, evaluate, checkpoint, resume) and benchmarks/plot.py."""
 
+import argparse
 import csv
 import os
 import pathlib
@@ -299,3 +300,21 @@ def test_speed_floor_counts_each_transcendental_element_of_forward_and_backward(
     # exp's and tanh's backward passes reuse their outputs (no transcendental); log-softmax's takes an exp.
     assert counts == {"exp": 404, "log_softmax": 404, "log_softmax_backward": 404, "tanh": 202}
     assert all(0.0 < speed_floor.seconds_per_element(family, repeats=3) < 1e-6 for family in counts)
+
+
+def test_zoo_preset_gives_unlisted_dm_control_ids_the_derived_entry(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import reproduce
+
+    from sb3_boom.presets import PRESETS
+    from sb3_boom.zoo import dmc_hyperparams
+
+    # The parsed command line boom_spec reads (reproduce.py builds its parser inside main()).
+    args = argparse.Namespace(boom_kwargs=[], preset="zoo", tiny=False, name=None, action_repeat=None, device="cpu")
+    unlisted = reproduce.boom_spec(args, "dm_control/hopper-stand-v0", seed=0)
+    derived = dmc_hyperparams("dm_control/hopper-stand-v0", "cpu")
+    assert unlisted.hyperparams["policy"] == "MlpPolicy"  # not the YAML's default entry
+    assert unlisted.hyperparams["policy_kwargs"] == derived["policy_kwargs"] == PRESETS["cpu"]["policy_kwargs"]
+    assert unlisted.action_repeat == 2
+    listed = reproduce.boom_spec(args, "dm_control/walker-walk-v0", seed=0)
+    assert listed.hyperparams["num_samples"] == 128

@@ -44,6 +44,8 @@ REFERENCE_DIR = pathlib.Path(__file__).resolve().parent / "reference"
 REFERENCE_STEP_SCALE: dict[str, dict[str, int]] = {
     # TD-MPC2 repo (tdmpc2, sac): env steps, action repeat 2 already applied (tdmpc2 issue #45).
     "tdmpc2.csv": {"*": 1},
+    # TD-MPC2 repo's pixel curves (results/tdmpc2-pixels): env steps, as tdmpc2.csv.
+    "tdmpc2_pixels.csv": {"*": 1},
     # BMPC repo: env steps (its sac rows equal the TD-MPC2 repo's at the same steps).
     "bmpc.csv": {"*": 1},
     # BOOM repo (only the 7 hard DMC and 7 h1hand tasks, none of which is copied here yet): a nominal

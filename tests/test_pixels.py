@@ -401,20 +401,42 @@ def test_images_with_the_mlp_policy_name_the_cnn_policy():
 # --- export ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_exported_prior_matches_predict_from_pixels(cnn_model, tmp_path, fmt):
-    pytest.importorskip("onnxruntime")
+def _deploy_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("deploy_exported", REPO_ROOT / "examples" / "deploy_exported.py")
     deploy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(deploy)
+    return deploy
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_prior_matches_predict_from_pixels(cnn_model, tmp_path, fmt):
+    pytest.importorskip("onnxruntime")
     path = cnn_model.export(tmp_path / "prior", what="prior", format=fmt)
-    run, _ = deploy.load_program(path)
+    run, _ = _deploy_module().load_program(path)
     obs = np.random.default_rng(0).integers(0, 256, (3, 9, 64, 64)).astype(np.uint8)
     expected, _ = cnn_model.policy.predict(obs, deterministic=True, use_planner=False)
-    (action,) = run({"obs": obs.astype(np.float32)})
+    (action,) = run({"obs": obs.astype(np.float32)})  # channel-first stacked frames, pixel values as float32
     np.testing.assert_allclose(action, expected, rtol=0, atol=1e-5)
+
+
+def test_exported_planner_matches_predict_from_pixels(cnn_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sb3_boom.export import planner_draws
+
+    policy = cnn_model.policy
+    run, _ = _deploy_module().load_program(cnn_model.export(tmp_path / "planner", what="planner", format="onnx"))
+    obs = np.random.default_rng(1).integers(0, 256, (1, 9, 64, 64)).astype(np.uint8)
+    state = np.zeros((1, policy.planner.horizon, policy.action_dim), np.float32)
+    starts = np.ones(1, dtype=bool)
+    th.manual_seed(0)
+    expected, (expected_state,) = cnn_model.predict(obs, (state,), starts, deterministic=True)
+    th.manual_seed(0)
+    draws = {name: value.numpy() for name, value in planner_draws(policy, 1, True).items()}
+    action, new_state = run({"obs": obs.astype(np.float32), "warm_start": state, "episode_start": starts, **draws})
+    np.testing.assert_allclose(action, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(new_state, expected_state, rtol=0, atol=1e-5)
 
 
 # --- DMC from pixels (rendered off-screen) ---------------------------------------------------------

@@ -201,7 +201,7 @@ EXPERIMENT_MANAGER_ATTRIBUTES = (
     "device",
     "config",
 )
-SUPPORTED_RL_ZOO = ">=2.9,<2.10"
+SUPPORTED_RL_ZOO = ">=2.9.1,<2.10"
 
 
 def _unsupported_rl_zoo(problem: str) -> str:

@@ -119,7 +119,7 @@ def test_an_rl_zoo_without_what_the_integration_reads_is_named_with_the_supporte
     complete = {name: None for name in zoo.EXPERIMENT_MANAGER_ATTRIBUTES}
     zoo.check_experiment_manager(types.SimpleNamespace(**complete))
     renamed = {name: value for name, value in complete.items() if name != "_eval_env_kwargs_args"}
-    with pytest.raises(RuntimeError, match=r"rl-zoo3>=2\.9,<2\.10.*no _eval_env_kwargs_args.*pip install"):
+    with pytest.raises(RuntimeError, match=r"rl-zoo3>=2\.9\.1,<2\.10.*no _eval_env_kwargs_args.*pip install"):
         zoo.check_experiment_manager(types.SimpleNamespace(**renamed))
     # The installed rl_zoo3 has all of them: a real ExperimentManager for --algo boom passes the check.
     manager = exp_manager.ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", "/tmp/sb3-boom-zoo-check")

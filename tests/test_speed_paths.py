@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch as th
 
-
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 from sb3_boom.policies import default_optimizer_kwargs
@@ -250,7 +249,8 @@ def test_planner_rolls_out_the_priors_sequences_once_with_the_per_iteration_answ
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    
+    from sb3_boom import planner as planner_module
+
     kwargs = {**tiny_kwargs, "num_samples": 48, "num_pi_trajs": 12, "num_elites": 8, "iterations": 4}
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=5, **kwargs)
     policy = model.policy

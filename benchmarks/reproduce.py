@@ -73,7 +73,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
 from sb3_boom.presets import PRESETS
-from sb3_boom.zoo import dmc_hyperparams, shipped_hyperparams_path
+from sb3_boom.zoo import dmc_hyperparams, listed_in_config, shipped_hyperparams_path
 
 if TYPE_CHECKING:
     from sb3_boom.distributed import HeartbeatSettings, RunQueue
@@ -201,10 +201,12 @@ def zoo_entry(path: pathlib.Path, env_id: str) -> dict[str, Any]:
     """
     with open(path) as file:
         table = yaml.safe_load(file)
-    entry = dict(table.get(env_id) or table.get("default") or {})
-    entry.pop("n_timesteps", None)
-    entry.pop("env_wrapper", None)
-    return entry
+    return without_budget_and_wrappers(table.get(env_id) or table.get("default") or {})
+
+
+def without_budget_and_wrappers(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry's algorithm arguments: the budget is ``--budget`` and every method gets :func:`make_env`."""
+    return {key: value for key, value in entry.items() if key not in ("n_timesteps", "env_wrapper")}
 
 
 def boom_zoo_entry(env_id: str, device: str) -> dict[str, Any]:
@@ -212,14 +214,10 @@ def boom_zoo_entry(env_id: str, device: str) -> dict[str, Any]:
     BOOM's RL Zoo entry for ``env_id``, as ``rl_zoo3.train --algo boom`` uses it: the shipped YAML's, or for a
     ``dm_control/*`` id it does not list, the one the zoo integration derives (not the YAML's ``default``).
     """
-    with open(shipped_hyperparams_path()) as file:
-        listed = env_id in yaml.safe_load(file)
-    if listed or not env_id.startswith(DMC_PREFIX):
-        return zoo_entry(shipped_hyperparams_path(), env_id)
-    entry = dict(dmc_hyperparams(env_id, device))
-    entry.pop("n_timesteps", None)
-    entry.pop("env_wrapper", None)
-    return entry
+    config = shipped_hyperparams_path()
+    if not env_id.startswith(DMC_PREFIX) or listed_in_config(str(config), env_id):
+        return zoo_entry(config, env_id)
+    return without_budget_and_wrappers(dmc_hyperparams(env_id, device))
 
 
 def rl_zoo_hyperparams_path(algo: str) -> pathlib.Path:

@@ -48,8 +48,9 @@ AUTHORS_QUIRKS = (
     "clip_with_prior_grads",
 )
 # Settings that BOOM and its built policy both hold: assigning one on a built model updates the policy too.
-PLANNER_SETTINGS = tuple(field.name for field in dataclasses.fields(PlannerConfig))
-POLICY_SETTINGS = ("gamma", "use_planner", "precision")
+PLANNER_SETTINGS = frozenset(field.name for field in dataclasses.fields(PlannerConfig))
+POLICY_SETTINGS = frozenset(("gamma", "use_planner", "precision"))
+_SHARED_SETTINGS = PLANNER_SETTINGS | POLICY_SETTINGS
 # Batches drawn at once, and the env-step period of the redraw, under "prefetch_100_batches".
 PREFETCHED_BATCHES = 100
 
@@ -612,8 +613,8 @@ class BOOM(OffPolicyAlgorithm):
     # --- settings held twice ---------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
-        policy = self.__dict__.get("policy")
-        if isinstance(policy, WorldModelPolicy) and (name in PLANNER_SETTINGS or name in POLICY_SETTINGS):
+        # The name test first: most assignments (counters, the warm start, every step) are none of these.
+        if name in _SHARED_SETTINGS and isinstance(policy := self.__dict__.get("policy"), WorldModelPolicy):
             value = self._apply_to_policy(policy, name, value)
         super().__setattr__(name, value)
 

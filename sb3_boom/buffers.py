@@ -235,9 +235,10 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.env_pos = (pos + advance) % capacity
         self.slots_advanced += advance
         episode_transitions = self.current_episode_step + 1
-        # A running episode can be sampled once it holds `horizon` transitions; otherwise only once it ended.
-        ready = (episode_transitions >= self.horizon) & (done | self.sample_running_episodes)
-        self._window_stored = self._window_stored or bool(ready.any())
+        if not self._window_stored:
+            # A running episode can be sampled once it holds `horizon` transitions; otherwise once it ended.
+            ready = (episode_transitions >= self.horizon) & (done | self.sample_running_episodes)
+            self._window_stored = bool(ready.any())
         self.current_episode_step = np.where(done, 0, episode_transitions)
         self.pos = int(self.env_pos[0])
         self.full = bool(np.all(self.slots_advanced >= capacity))

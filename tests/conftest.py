@@ -20,3 +20,27 @@ TINY_POLICY = TINY["policy_kwargs"]
 @pytest.fixture
 def tiny_kwargs():
     return {**TINY, "policy_kwargs": dict(TINY_POLICY)}
+
+
+def _assert_same_state(model, other) -> None:
+    """Every tensor of the policy (networks, target Q, running Q scale) and of both optimizers is equal."""
+    ours, theirs = model.policy.state_dict(), other.policy.state_dict()
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert th.equal(ours[name], theirs[name]), name
+    for optimizer, other_optimizer in (
+        (model.policy.optimizer, other.policy.optimizer),
+        (model.policy.pi_optimizer, other.policy.pi_optimizer),
+    ):
+        states, other_states = optimizer.state_dict()["state"], other_optimizer.state_dict()["state"]
+        assert states.keys() == other_states.keys() and len(states) > 0
+        for index, state in states.items():
+            assert state.keys() == other_states[index].keys()
+            for key, value in state.items():
+                assert th.equal(value, other_states[index][key]), (index, key)
+
+
+@pytest.fixture
+def assert_same_state():
+    """Check that two BOOM models hold equal policy tensors and optimizer states (see _assert_same_state)."""
+    return _assert_same_state

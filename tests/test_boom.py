@@ -19,7 +19,7 @@ from sb3_boom import BOOM, MultiInputPolicy, WorldModelPolicy
 from sb3_boom import planner as planner_module
 
 
-def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
+def test_user_snippet_end_to_end(tmp_path, tiny_kwargs, assert_same_state):
     env = gym.make("Pendulum-v1")
     model = BOOM("MlpPolicy", env, seed=0, **tiny_kwargs)
     assert isinstance(model.policy, WorldModelPolicy)
@@ -50,24 +50,6 @@ def test_user_snippet_end_to_end(tmp_path, tiny_kwargs):
 
     loaded.learn(30, reset_num_timesteps=False)
     assert loaded.num_timesteps == 150
-
-
-def assert_same_state(model: BOOM, other: BOOM) -> None:
-    """Every tensor of the policy (networks, target Q, running Q scale) and of both optimizers is equal."""
-    ours, theirs = model.policy.state_dict(), other.policy.state_dict()
-    assert ours.keys() == theirs.keys()
-    for name in ours:
-        assert th.equal(ours[name], theirs[name]), name
-    for optimizer, other_optimizer in (
-        (model.policy.optimizer, other.policy.optimizer),
-        (model.policy.pi_optimizer, other.policy.pi_optimizer),
-    ):
-        states, other_states = optimizer.state_dict()["state"], other_optimizer.state_dict()["state"]
-        assert states.keys() == other_states.keys() and len(states) > 0
-        for index, state in states.items():
-            assert state.keys() == other_states[index].keys()
-            for key, value in state.items():
-                assert th.equal(value, other_states[index][key]), (index, key)
 
 
 def test_warmup_pretraining_and_update_to_data_ratio(tiny_kwargs):
@@ -103,7 +85,7 @@ def test_auto_defaults_from_the_environment():
     assert explicit.policy.planner.iterations == 3 and explicit.policy.gamma == 0.9
 
 
-def test_subproc_vec_env_runs_exactly_as_a_dummy_vec_env(tiny_kwargs):
+def test_subproc_vec_env_runs_exactly_as_a_dummy_vec_env(tiny_kwargs, assert_same_state):
     runs = []
     for vec_env_cls in (DummyVecEnv, SubprocVecEnv):
         env = make_vec_env("Pendulum-v1", n_envs=2, seed=3, vec_env_cls=vec_env_cls)

@@ -291,7 +291,9 @@ def _set_rng_state(state: tuple) -> None:
 
 
 @pytest.mark.parametrize("steps_before", [70, 100], ids=["mid-episode", "episode-boundary"])
-def test_a_saved_and_reloaded_run_continues_exactly_as_an_uninterrupted_one(tmp_path, steps_before, tiny_kwargs):
+def test_a_saved_and_reloaded_run_continues_exactly_as_an_uninterrupted_one(
+    tmp_path, steps_before, tiny_kwargs, assert_same_state
+):
     env = make_vec_env("Pendulum-v1", seed=1, env_kwargs=dict(max_episode_steps=100))
     uninterrupted = BOOM("MlpPolicy", env, seed=1, **tiny_kwargs)
     uninterrupted.learn(steps_before)
@@ -311,13 +313,7 @@ def test_a_saved_and_reloaded_run_continues_exactly_as_an_uninterrupted_one(tmp_
     resumed.learn(40, reset_num_timesteps=False)
 
     assert resumed.num_timesteps == uninterrupted.num_timesteps and resumed._n_updates == uninterrupted._n_updates
-    _assert_same_weights(resumed, _snapshot(uninterrupted))  # weights, target Q, running Q scale
-    for ours, theirs in (
-        (resumed.policy.optimizer, uninterrupted.policy.optimizer),
-        (resumed.policy.pi_optimizer, uninterrupted.policy.pi_optimizer),
-    ):
-        for state, other in zip(ours.state.values(), theirs.state.values(), strict=True):
-            assert all(th.equal(state[key], other[key]) for key in state)  # Adam's moments
+    assert_same_state(resumed, uninterrupted)  # weights, target Q, running Q scale, Adam's moments
     np.testing.assert_array_equal(resumed.replay_buffer.actions, uninterrupted.replay_buffer.actions)
     assert th.equal(resumed._plan_mean, uninterrupted._plan_mean)
 

@@ -91,6 +91,8 @@ import numpy as np
 import torch as th
 from throughput import count_flops, cpu_description, matmul_peak_flops
 
+from sb3_boom.envs import make_dmc
+
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
 AUTHORS_MODULES = (
     "boom.common.parser",
@@ -245,13 +247,8 @@ class AuthorsSide:
 
 
 def make_our_env(task: str) -> gym.Env:
-    import shimmy  # noqa: F401  (registers dm_control/* envs)
-    from gymnasium.wrappers import DtypeObservation, FlattenObservation
-    from rl_zoo3.wrappers import FrameSkip
-
-    env = gym.make(f"dm_control/{task}-v0")
-    env = DtypeObservation(FlattenObservation(env), np.float32)
-    return FrameSkip(env, skip=2)
+    """``task`` (``<domain>-<task>``) as hyperparams/boom.yml makes it: flat float32 observations, action repeat 2."""
+    return make_dmc(task)
 
 
 class OursSide:

@@ -26,7 +26,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from reproduce import merge, parse_kwargs  # noqa: E402
 
 from sb3_boom import BOOM  # noqa: E402
-from sb3_boom.dmc import FRAME_STACK, make_dmc_pixels  # noqa: E402
+from sb3_boom.dmc import FRAME_STACK  # noqa: E402
+from sb3_boom.envs import make_dmc  # noqa: E402
 from sb3_boom.presets import PRESETS  # noqa: E402
 
 
@@ -49,8 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
     th.set_num_threads(args.threads)
-    domain, task = args.task.split("-", 1)
-    env = VecFrameStack(make_vec_env(make_dmc_pixels, env_kwargs=dict(domain=domain, task=task), seed=0), FRAME_STACK)
+    env = VecFrameStack(make_vec_env(make_dmc, env_kwargs=dict(env_id=args.task, pixels=True), seed=0), FRAME_STACK)
     kwargs = merge(dict(PRESETS[args.preset]), parse_kwargs(args.boom_kwargs))
     kwargs.update(learning_starts=args.warmup)
     model = BOOM("CnnPolicy", env, seed=0, **kwargs)

@@ -459,6 +459,14 @@ def test_dmc_frames_render_off_screen():
     env.unwrapped._env.step = lambda action: physics_steps.append(1) or step(action)
     env.step(np.zeros(2, np.float32))
     assert len(renders) == 1 and len(physics_steps) == 2
+    # The package's one DMC factory makes the same pixel env.
+    from sb3_boom.envs import make_dmc
+
+    direct, factory = make_dmc_pixels("reacher", "easy"), make_dmc("dm_control/reacher-easy-v0", pixels=True)
+    assert np.array_equal(direct.reset(seed=3)[0], factory.reset(seed=3)[0])
+    for action in np.random.default_rng(0).uniform(-1, 1, (4, 2)).astype(np.float32):
+        first, second = direct.step(action), factory.step(action)
+        assert np.array_equal(first[0], second[0]) and first[1:4] == second[1:4]
     venv = VecFrameStack(DummyVecEnv([lambda: make_dmc_pixels("reacher", "easy")]), 3)
     model = BOOM("CnnPolicy", venv, seed=0, policy_kwargs=TINY_POLICY, **TINY)
     assert model.observation_space.shape == (9, 64, 64) and model.replay_buffer.frame_stack == 3

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch as th
 import yaml
-from gymnasium.wrappers import DtypeObservation, FlattenObservation, RepeatAction
 
 from sb3_boom import BOOM
+from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -99,11 +99,7 @@ RUN_NAME = "boom-zoo__cartpole-swingup__seed3"
 
 def fake_run(checkpoint_dir: pathlib.Path, env_steps: int) -> pathlib.Path:
     """A reproduce.py run folder holding an untrained tiny model, as its checkpoints look."""
-    import gymnasium as gym
-    import shimmy
-
-    gym.register_envs(shimmy)
-    env = RepeatAction(DtypeObservation(FlattenObservation(gym.make(ENV_ID)), np.float32), 2)
+    env = make_dmc(ENV_ID)
     hyperparams = {"policy": "MlpPolicy", **copy.deepcopy(PRESETS["tiny"])}
     model = BOOM("MlpPolicy", env, seed=3, device="cpu", **copy.deepcopy(PRESETS["tiny"]))
     checkpoint = checkpoint_dir / RUN_NAME / "checkpoint"

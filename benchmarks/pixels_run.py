@@ -10,17 +10,18 @@ Every option of reproduce.py applies; ``--tasks`` takes ``dmc_pixels/<domain>-<t
         --out benchmarks/results/pixels --checkpoint-dir /work/pixel_logs/checkpoints
 """
 
-import pathlib
 import sys
 
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import reproduce  # noqa: E402
+from sb3_boom.dmc import ACTION_REPEAT, FRAME_STACK, NAMESPACE
+from sb3_boom.envs import make_dmc
 
-from sb3_boom.dmc import ACTION_REPEAT, FRAME_STACK, NAMESPACE  # noqa: E402
-from sb3_boom.envs import make_dmc  # noqa: E402
+if __package__:  # imported as benchmarks.pixels_run
+    from benchmarks import reproduce
+else:  # python benchmarks/pixels_run.py: this folder is sys.path[0]
+    import reproduce
 
 PREFIX = NAMESPACE + "/"
 _task_name = reproduce.task_name

@@ -8,7 +8,6 @@ end to end on a tiny checkpoint (``python -m rl_zoo3.enjoy`` plays what it write
 
 import copy
 import csv
-import importlib.util
 import json
 import os
 import pathlib
@@ -20,6 +19,7 @@ import pytest
 import torch as th
 import yaml
 
+from benchmarks import package_agents
 from sb3_boom import BOOM
 from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
@@ -32,14 +32,6 @@ RELATIVE_TOLERANCE, ABSOLUTE_TOLERANCE = 0.10, 20.0
 MAX_AGENT_BYTES = 2_000_000  # the cpu preset's model is ~1.2 MB without its optimizer moments
 
 
-def load_packager():
-    spec = importlib.util.spec_from_file_location("package_agents", REPO_ROOT / "benchmarks" / "package_agents.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-package_agents = load_packager()
 SHIPPED = package_agents.agent_dirs(AGENTS_DIR)
 
 

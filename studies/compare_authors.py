@@ -3,8 +3,8 @@ Speed of sb3-boom side by side with the authors' BOOM code (molumitu/BOOM_MBRL) 
 process, on the same dm_control tasks, model presets and planner settings. Prints a table and
 appends one JSON row per (task, model size, side).
 
-    python benchmarks/compare_authors.py --authors-path /path/to/BOOM_MBRL
-    python benchmarks/compare_authors.py --authors-path /path/to/BOOM_MBRL --tasks cartpole-swingup --sizes 1 --repeats 10
+    python -m studies.compare_authors --authors-path /path/to/BOOM_MBRL
+    python -m studies.compare_authors --authors-path /path/to/BOOM_MBRL --tasks cartpole-swingup --sizes 1 --repeats 10
 
 Without ``--authors-path``, or when the authors' ``boom`` package does not import from it, the
 script says so and exits 0. Their code is only imported, never shipped here. As published it does
@@ -89,11 +89,11 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import torch as th
-from throughput import count_flops, cpu_description, matmul_peak_flops
 
+from benchmarks.throughput import count_flops, cpu_description, matmul_peak_flops
 from sb3_boom.envs import make_dmc
 
-DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
+DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "compare_authors.jsonl"
 AUTHORS_MODULES = (
     "boom.common.parser",
     "boom.common.seed",

@@ -3,6 +3,7 @@ The studies (``python -m studies.<name>``): each one run on a small case, or its
 study documented on the Validation page (and the pages it serves) still runs as documented.
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -32,6 +33,13 @@ def test_authors_curve_exits_cleanly_without_their_code(tmp_path):
     assert "nothing to run" in run_study("authors_curve").lower()
     stdout = run_study("authors_curve", "--authors-path", str(tmp_path))
     assert "does not import" in stdout and "Nothing to run" in stdout
+
+
+def test_compare_authors_exits_cleanly_without_their_code(tmp_path):
+    assert "nothing to compare" in run_study("compare_authors").lower()
+    stdout = run_study("compare_authors", "--authors-path", str(tmp_path), "--output", str(tmp_path / "rows.jsonl"))
+    assert "does not import" in stdout and "Nothing compared" in stdout
+    assert not (tmp_path / "rows.jsonl").exists()
 
 
 def test_cross_check_exits_cleanly_without_their_code(tmp_path):
@@ -150,3 +158,33 @@ def test_speed_floor_counts_each_transcendental_element_of_forward_and_backward(
     # exp's and tanh's backward passes reuse their outputs (no transcendental); log-softmax's takes an exp.
     assert counts == {"exp": 404, "log_softmax": 404, "log_softmax_backward": 404, "tanh": 202}
     assert all(0.0 < speed_floor.seconds_per_element(family, repeats=3) < 1e-6 for family in counts)
+
+
+def test_startup_cost_times_the_zoo_hook():
+    output = run_study("startup_cost", "--runs", "2")
+    assert "with hook" in output and "without hook" in output and "sb3_boom_zoo_hook import" in output
+
+
+def test_ab_speedups_times_both_variants_of_a_comparison():
+    """The smallest comparison (q_dropout), timed once."""
+    output = run_study("ab_speedups", "--model-size", "cpu", "--threads", "1", "--repeats", "1", "--only", "q-dropout")
+    for line in ("update, q_dropout=train", "plan, q_dropout=train", "update, q_dropout=always", "plan, q_dropout=always"):
+        assert line in output, output
+
+
+def test_pixels_profile_times_each_part_of_a_pixel_training_step(tmp_path):
+    from studies import pixels_profile
+
+    out = tmp_path / "profile.json"
+    result = pixels_profile.main(
+        ["--task", "reacher-easy", "--steps", "2", "--warmup", "40", "--preset", "tiny", "--out", str(out)]
+    )
+    assert all(result[key] > 0 for key in ("env_step_s", "render_s", "plan_s", "update_s", "conv_forward_backward_s"))
+    assert json.loads(out.read_text())["batch_size"] == result["batch_size"]
+
+
+def test_pixels_dot_check_trains_and_evaluates_on_the_dot_task():
+    from studies import pixels_dot_check
+
+    before, after = pixels_dot_check.main(["--steps", "205"])  # past the 200 random steps: a few updates
+    assert -20.0 <= before <= 0.0 and -20.0 <= after <= 0.0  # 20 steps, each rewarded in [-1, 0]

@@ -167,6 +167,25 @@ def test_enjoy_plays_the_packaged_agent(packaged):
     assert "Episode Length 500" in output  # FrameSkip from config.yml: 1000 env steps in 500 actions
 
 
+def test_export_replay_study_retraces_predict_with_the_same_draws(packaged):
+    """``python -m studies.export_replay`` (docs/export.md) on the packaged agent: TorchScript fed torch's
+    draws plays ``predict``'s episode exactly."""
+    (agent_dir,) = package_agents.agent_dirs(packaged)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "studies.export_replay", str(agent_dir), "--env", ENV_ID],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    returns = {
+        line.split("|")[1].strip(): float(line.split("|")[2])
+        for line in result.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith(f"| {ENV_ID}")
+    }
+    assert len(returns) == 5 and all(np.isfinite(value) for value in returns.values()), result.stdout
+    assert returns["torchscript, torch draws"] == returns["predict"]
+
+
 def test_a_run_short_of_its_budget_is_not_shipped(tmp_path, capsys):
     package_agents.main(
         ["--checkpoint-dir", str(fake_run(tmp_path / "ckpt", 40_000)), "--seed", "3", "--out", str(tmp_path / "agents")]

@@ -61,7 +61,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
-from gymnasium.wrappers import DtypeObservation, FlattenObservation, RepeatAction
+from gymnasium.wrappers import FlattenObservation, RepeatAction
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -72,6 +72,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
+from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
 from sb3_boom.zoo import dmc_hyperparams, listed_in_config, shipped_hyperparams_path
 
@@ -135,18 +136,15 @@ def default_action_repeat(env_id: str) -> int:
 
 def make_env(env_id: str, action_repeat: int) -> gym.Env:
     """
-    The env as hyperparams/boom.yml makes it, for every method: ``dm_control/*`` tasks with flattened
-    float32 observations; each action repeated ``action_repeat`` times (rewards summed).
+    The env as hyperparams/boom.yml makes it, for every method: ``dm_control/*`` tasks through
+    :func:`sb3_boom.envs.make_dmc` (flattened float32 observations), other ids as registered; each action
+    repeated ``action_repeat`` times (rewards summed).
     """
     if env_id.startswith(DMC_PREFIX):
-        import shimmy
-
-        gym.register_envs(shimmy)
+        return make_dmc(env_id, action_repeat=action_repeat)
     env = gym.make(env_id)
     if isinstance(env.observation_space, gym.spaces.Dict):
         env = FlattenObservation(env)
-    if env_id.startswith(DMC_PREFIX):
-        env = DtypeObservation(env, np.float32)  # dm_control returns float64
     if action_repeat > 1:
         env = RepeatAction(env, action_repeat)
     return env

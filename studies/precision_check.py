@@ -17,9 +17,9 @@ together and rounding can reorder them). Reported per spread, averaged over the 
 - ``heads``: the same for float32 against float32 with another draw of the two Q heads and of the
   prior's action: the ranking noise the planner has anyway, as a yardstick.
 
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --gradients 6
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
+    python -m studies.precision_check --checkpoint <run>/checkpoint
+    python -m studies.precision_check --checkpoint <run>/checkpoint --gradients 6
+    python -m studies.precision_check --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
         --eval-seed 10002
 
 With ``--returns-env``, it also plays ``--episodes`` deterministic episodes with the planner and
@@ -44,9 +44,9 @@ import pathlib
 import numpy as np
 import torch as th
 import torch.nn.functional as F
-from reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from stable_baselines3.common.env_util import make_vec_env
 
+from benchmarks.reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 

@@ -2,7 +2,7 @@
 One set of trained weights in both codes: are sb3-boom's networks the same functions as the authors'
 (molumitu/BOOM_MBRL), does their planner act as ours does with them, and is one training update the same?
 
-    python benchmarks/cross_check.py --authors-path /path/to/BOOM_MBRL --model <run>/model.zip \\
+    python -m studies.cross_check --authors-path /path/to/BOOM_MBRL --model <run>/model.zip \\
         --env dm_control/cartpole-swingup-v0 --episodes 10
 
 1. **Networks.** The weights of a saved sb3-boom model are copied into the authors' ``WorldModel``
@@ -42,15 +42,15 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from compare_authors import authors_config, import_authors, quiet
-from planner_check import play_episode, run_episode
-from reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 
+from benchmarks.reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 from sb3_boom import BOOM
 from sb3_boom.boom import TRAIN_STATS
 from sb3_boom.buffers import SequenceReplayBufferSamples
 from sb3_boom.policies import WorldModelPolicy
 from sb3_boom.presets import PRESETS
+from studies.compare_authors import authors_config, import_authors, quiet
+from studies.planner_check import play_episode, run_episode
 
 # Our network name -> theirs; layer names differ only inside NormedLinear.
 NETWORKS = {"encoder": "_encoder", "dynamics": "_dynamics", "reward_head": "_reward", "actor": "_pi"}

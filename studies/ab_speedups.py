@@ -16,15 +16,15 @@ precision (compiled before timing; compare with the eager row of the same precis
 with the Q heads' dropout in the training losses only (``q_dropout="train"``) vs. also in the planner
 and the TD target (``q_dropout="always"``).
 
-    python benchmarks/ab_speedups.py --threads 2 --model-size 1
-    python benchmarks/ab_speedups.py --threads 1 --model-size cpu
-    python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only pi-rollout --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only mish-form --repeats 20
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size cpu --only q-dropout --repeats 30
+    python -m studies.ab_speedups --threads 2 --model-size 1
+    python -m studies.ab_speedups --threads 1 --model-size cpu
+    python -m studies.ab_speedups --threads 1 --model-size 1 --compile bfloat16
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only start-latent --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only pi-rollout --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only mish-form --repeats 20
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only precision --repeats 10
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only q-split --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size cpu --only q-dropout --repeats 30
 
 ``--only start-latent`` times just the planner with and without the shared start latent,
 ``--only pi-rollout`` just the planner with the proposals rolled out once and in every iteration
@@ -42,10 +42,10 @@ from collections.abc import Callable
 
 import torch as th
 import torch.nn.functional as F
-from throughput import count_flops, make_env
 
 import sb3_boom.planner as planner_module
 import sb3_boom.policies as policies_module
+from benchmarks.throughput import count_flops, make_env
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 from sb3_boom.presets import PRESETS

@@ -36,8 +36,7 @@ import torch as th
 from compare_authors import authors_config, import_authors, quiet
 from reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
 
-from sb3_boom.policies import MODEL_SIZES
-from sb3_boom.presets import PRESETS
+from sb3_boom.presets import MODEL_SIZES, PRESETS
 
 
 def preset_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):

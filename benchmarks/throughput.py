@@ -32,7 +32,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from torch.utils.flop_counter import FlopCounterMode
 
 from sb3_boom import BOOM
-from sb3_boom.policies import bfloat16_is_native
+from sb3_boom.precision import bfloat16_is_native
 from sb3_boom.presets import PRESETS
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "throughput.jsonl"

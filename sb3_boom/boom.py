@@ -19,21 +19,14 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
+from sb3_boom.encoders import has_image_observations
 from sb3_boom.image_buffer import ImageSequenceReplayBuffer, frame_stack_of
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
-from sb3_boom.policies import (
-    PRECISIONS,
-    CnnPolicy,
-    MlpPolicy,
-    MultiInputPolicy,
-    WorldModelPolicy,
-    bfloat16_is_native,
-    check_action_space,
-    check_spaces,
-)
+from sb3_boom.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, WorldModelPolicy
+from sb3_boom.precision import PRECISIONS, bfloat16_is_native
 from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
-from sb3_boom.torch_layers import has_image_observations
+from sb3_boom.spaces import check_action_space, check_spaces
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 

@@ -21,8 +21,9 @@ from gymnasium import spaces
 from torch import nn
 
 from sb3_boom import losses
+from sb3_boom.kernels import SPARSE_DROPOUT_MAX_P, mish
 from sb3_boom.planner import PlannerConfig, estimate_value, rollout
-from sb3_boom.policies import _SPARSE_DROPOUT_MAX_P, WorldModelPolicy, mish
+from sb3_boom.policies import WorldModelPolicy
 
 EXPORT_WHATS = ("prior", "planner")
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -204,7 +205,7 @@ class PlannerProgram(_ExportedProgram):
         """
         ``WorldModelPolicy.q_value(z, action, reduce="avg")``: the mean decoded value of the two heads
         with the largest ``head_uniforms``, with the first layer's dropout at the units ``gaps`` place
-        (as ``sb3_boom.policies.dropout`` does on CPU).
+        (as ``sb3_boom.kernels.dropout`` does on CPU).
         """
         q = self.networks["q_ensemble"]
         heads = head_uniforms.topk(2).indices
@@ -337,7 +338,7 @@ def planner_draw_shapes(shapes: _PolicyShapes, n_envs: int, deterministic: bool)
 
 
 def dropout_num_gaps(numel: int, p: float) -> int:
-    """Geometric gaps drawn by ``sb3_boom.policies.dropout`` for ``numel`` elements at rate ``p`` (same formula)."""
+    """Geometric gaps drawn by ``sb3_boom.kernels.dropout`` for ``numel`` elements at rate ``p`` (same formula)."""
     expected = numel * p
     return int(expected + 8.0 * expected**0.5 + 16)
 
@@ -461,9 +462,9 @@ def export_policy(
             "differ from predict()'s by that rounding.",
             stacklevel=2,
         )
-    if what == "planner" and policy.q_ensemble.dropout_always and policy.dropout > _SPARSE_DROPOUT_MAX_P:
+    if what == "planner" and policy.q_ensemble.dropout_always and policy.dropout > SPARSE_DROPOUT_MAX_P:
         warnings.warn(
-            f"Q dropout {policy.dropout} > {_SPARSE_DROPOUT_MAX_P}: predict() draws it per unit, the exported planner "
+            f"Q dropout {policy.dropout} > {SPARSE_DROPOUT_MAX_P}: predict() draws it per unit, the exported planner "
             "from geometric gaps (same distribution), so planner_draws() does not reproduce predict()'s draws.",
             stacklevel=2,
         )

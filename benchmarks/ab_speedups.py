@@ -35,7 +35,9 @@ and ``--only q-dropout`` just the update and the planner in both dropout modes, 
 """
 
 import argparse
+import pathlib
 import statistics
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -49,6 +51,9 @@ import sb3_boom.torch_layers as layers_module  # the layers look the CPU kernels
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 from sb3_boom.presets import PRESETS
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root, for studies/
+from studies.research_switches import set_float32_encoder, set_float32_outputs  # noqa: E402
 
 OPTIMIZERS = {
     "fused Adam": dict(fused=True),
@@ -136,8 +141,8 @@ PRECISION_VARIANTS = {
 def set_precision_variant(policy, name: str) -> None:
     precision, float32_encoder, float32_outputs = PRECISION_VARIANTS[name]
     policy.precision = precision
-    policy.set_float32_encoder(float32_encoder)
-    policy.set_float32_outputs(float32_outputs)
+    set_float32_encoder(policy, float32_encoder)
+    set_float32_outputs(policy, float32_outputs)
 
 
 def main() -> None:

@@ -54,6 +54,7 @@ import pathlib
 import re
 import shutil
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -298,7 +299,7 @@ def build_model(spec: RunSpec, env: VecEnv, device: str) -> BaseAlgorithm:
             setting = kwargs.get("lambda_align", "auto")
             base = lambda_align_for(int(np.prod(env.action_space.shape))) if setting == "auto" else float(setting)
             kwargs["lambda_align"] = float(scale) * base
-        return BOOM(policy, env, seed=spec.seed, device=device, **kwargs)
+        return algo_class("boom", kwargs)(policy, env, seed=spec.seed, device=device, **kwargs)
     if spec.algo == "sac":
         return SAC(policy, env, seed=spec.seed, device=device, **kwargs)
     from sb3_contrib import TQC
@@ -306,8 +307,14 @@ def build_model(spec: RunSpec, env: VecEnv, device: str) -> BaseAlgorithm:
     return TQC(policy, env, seed=spec.seed, device=device, **kwargs)
 
 
-def algo_class(algo: str) -> type[BaseAlgorithm]:
+def algo_class(algo: str, hyperparams: dict[str, Any] | None = None) -> type[BaseAlgorithm]:
     if algo == "boom":
+        if (hyperparams or {}).get("authors_quirks"):
+            # The authors' training schedule: a study class, importable from the repository root.
+            sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+            from studies.research_switches import AuthorsScheduleBOOM
+
+            return AuthorsScheduleBOOM
         return BOOM
     if algo == "sac":
         return SAC
@@ -474,7 +481,8 @@ class Run:
                 f"[{self.spec.name}] the checkpoint in {self.run_dir} was made with other settings ({details}). "
                 "Use another --checkpoint-dir, or delete that folder to start afresh."
             )
-        model = algo_class(self.spec.algo).load(checkpoint / "model.zip", env=env, device=self.args.device)
+        model_class = algo_class(self.spec.algo, self.spec.hyperparams)
+        model = model_class.load(checkpoint / "model.zip", env=env, device=self.args.device)
         model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
         self.rows = read_rows(checkpoint / "rows.csv")
         write_rows(self.out_csv, self.rows)  # in case the CSV was lost or is behind the checkpoint

@@ -20,7 +20,7 @@ from sb3_boom.planner import PlannerConfig, PlanResult, estimate_value, plan
 from sb3_boom.precision import PRECISIONS
 from sb3_boom.presets import MODEL_SIZES
 from sb3_boom.spaces import check_spaces, flat_observation_dim
-from sb3_boom.torch_layers import NormedLinear, OutputLinear, PairInputMLP, QEnsemble, SimNorm, build_mlp, init_weights
+from sb3_boom.torch_layers import NormedLinear, PairInputMLP, QEnsemble, SimNorm, build_mlp, init_weights
 
 
 def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[str, Any]:
@@ -172,7 +172,7 @@ class WorldModelPolicy(BasePolicy):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.precision = precision
-        # Under bf16, the encoder computes in float32 (see ``precision``; ``set_float32_encoder``).
+        # Under bf16, the encoder computes in float32 (see ``precision``; studies/research_switches.py switches it).
         self.float32_encoder = True
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_dim = flat_observation_dim(observation_space)
@@ -394,25 +394,6 @@ class WorldModelPolicy(BasePolicy):
 
     def sample_action(self, z: th.Tensor) -> th.Tensor:
         return self.pi(z).action
-
-    def set_float32_outputs(self, enabled: bool) -> None:
-        """
-        Whether the output layers of the dynamics, reward and Q networks compute in float32 under
-        bf16 autocast (the default, True) or in bf16 like the rest (False: for comparisons only,
-        benchmarks/precision_check.py). No effect in float32.
-        """
-        for module in (*self.dynamics[-1].modules(), *self.reward_head[-1].modules()):
-            if isinstance(module, OutputLinear):
-                module.float32 = enabled
-        self.q_ensemble.float32_output = enabled
-        self.q_target.float32_output = enabled
-
-    def set_float32_encoder(self, enabled: bool) -> None:
-        """
-        Whether the encoder computes in float32 under bf16 autocast (the default, True) or in bf16
-        like the hidden layers (False: for comparisons only). No effect in float32.
-        """
-        self.float32_encoder = enabled
 
     @th.no_grad()
     def soft_update_target(self, tau: float) -> None:

@@ -10,8 +10,8 @@ import pathlib
 import pytest
 import torch as th
 
-from sb3_boom import BOOM
 from sb3_boom.buffers import SequenceReplayBufferSamples
+from studies.research_switches import AuthorsScheduleBOOM
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "authors_updates.pt"
@@ -30,7 +30,8 @@ def replay_authors_updates(cross_check, fixture: dict) -> list[dict]:
     from reproduce import default_action_repeat, make_env
 
     env_id = fixture["env_id"]
-    model = BOOM("MlpPolicy", make_env(env_id, default_action_repeat(env_id)), device="cpu", **fixture["kwargs"])
+    env = make_env(env_id, default_action_repeat(env_id))
+    model = AuthorsScheduleBOOM("MlpPolicy", env, device="cpu", **fixture["kwargs"])
     model.policy.load_state_dict(fixture["state_dict"])
     assert model.gamma == pytest.approx(fixture["discount"])
     batches = [SequenceReplayBufferSamples(**batch) for batch in fixture["batches"]]

@@ -11,6 +11,7 @@ from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 from sb3_boom.policies import default_optimizer_kwargs
 from sb3_boom.presets import PRESETS
+from studies.research_switches import set_float32_encoder, set_float32_outputs
 
 
 def test_fused_adam_steps_match_the_multi_tensor_adam(tiny_kwargs):
@@ -361,7 +362,7 @@ def test_bfloat16_keeps_the_dynamics_reward_and_q_output_layers_in_float32(tiny_
 
     for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
         th.testing.assert_close(output, expected, rtol=1e-6, atol=1e-6)
-    policy.set_float32_outputs(False)  # bf16 throughout: each output is then distinguishable from float32
+    set_float32_outputs(policy, False)  # bf16 throughout: each output is then distinguishable from float32
     for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
         assert (output - expected).abs().max() > 1e-4
     for hook in hooks:
@@ -380,9 +381,9 @@ def test_bfloat16_keeps_the_encoder_in_float32(tiny_kwargs):
         th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
         with th.autocast("cpu", dtype=th.bfloat16):
             th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
-        policy.set_float32_encoder(False)
+        set_float32_encoder(policy, False)
         assert (policy.encode(observations) - expected).abs().max() > 1e-4
-        policy.set_float32_encoder(True)
+        set_float32_encoder(policy, True)
 
 
 def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_path, tiny_kwargs):

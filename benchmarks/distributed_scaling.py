@@ -31,8 +31,8 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from zoo_workers import start_zoo_worker  # noqa: E402
 
-from sb3_boom.distributed import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes  # noqa: E402
 from sb3_boom.local_postgres import LocalPostgres  # noqa: E402
+from sb3_boom.study_storage import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes  # noqa: E402
 from sb3_boom.zoo import sample_boom_params  # noqa: E402
 
 

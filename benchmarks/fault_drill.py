@@ -28,8 +28,9 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from zoo_workers import start_zoo_worker  # noqa: E402
 
-from sb3_boom.distributed import normalize_url, study_counts  # noqa: E402
+from sb3_boom.distributed import study_counts  # noqa: E402
 from sb3_boom.local_postgres import LocalPostgres  # noqa: E402
+from sb3_boom.study_storage import normalize_url  # noqa: E402
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

@@ -77,7 +77,8 @@ from sb3_boom.presets import PRESETS
 from sb3_boom.zoo import dmc_hyperparams, listed_in_config, shipped_hyperparams_path
 
 if TYPE_CHECKING:
-    from sb3_boom.distributed import HeartbeatSettings, RunQueue
+    from sb3_boom.distributed import RunQueue
+    from sb3_boom.study_storage import HeartbeatSettings
 
 CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
 DEFAULT_PRESET = "cpu"
@@ -565,7 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.storage:
         if len({spec.name for spec in specs}) != len(specs):
             parser.error("two runs of the grid have the same name: give each --methods / --boom-kwargs variant its own")
-        from sb3_boom.distributed import HeartbeatSettings, is_rdb_url
+        from sb3_boom.study_storage import HeartbeatSettings, is_rdb_url
 
         if not is_rdb_url(args.storage):
             parser.error(
@@ -604,7 +605,8 @@ def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
 
 def run_distributed(args: argparse.Namespace, specs: list[RunSpec], settings: "HeartbeatSettings") -> int:
     """Claim and train the grid's runs until none is left; the exit status: 1 if some run failed for good."""
-    from sb3_boom.distributed import RunQueue, StudyMismatchError, explain_database_error, make_storage
+    from sb3_boom.distributed import RunQueue, StudyMismatchError
+    from sb3_boom.study_storage import explain_database_error, make_storage
 
     by_name = {spec.name: spec for spec in specs}
     grid = {spec.name: dict(fingerprint(spec, args), budget=args.budget) for spec in specs}

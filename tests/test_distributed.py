@@ -23,15 +23,13 @@ from optuna.trial import TrialState
 from sb3_boom.distributed import (
     ALGO_ATTR,
     ENV_ATTR,
-    DatabaseUnavailableError,
-    HeartbeatSettings,
     RunQueue,
     StudyMismatchError,
     WaitingMaxTrialsCallback,
     check_study_identity,
-    make_storage,
 )
 from sb3_boom.local_postgres import LocalPostgres, free_port
+from sb3_boom.study_storage import DatabaseUnavailableError, HeartbeatSettings, make_storage
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Heartbeat every second, a trial silent for 3 s is failed and retried: dead workers are noticed quickly.

@@ -23,6 +23,7 @@ from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
 from sb3_boom.encoders import has_image_observations
 from sb3_boom.image_buffer import ImageSequenceReplayBuffer, frame_stack_of
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
+from sb3_boom.optim import step_if_finite
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
 from sb3_boom.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, WorldModelPolicy
 from sb3_boom.precision import PRECISIONS, bfloat16_is_native
@@ -51,24 +52,6 @@ TRAIN_STATS = (
     "policy_std",
     "q_mean",
 )
-
-
-def _step_if_finite(optimizer: th.optim.Optimizer, loss: th.Tensor, grad_norm: th.Tensor) -> th.Tensor:
-    """
-    Take the optimizer step only if the loss and the gradient norm are finite, so that one bad batch
-    never writes NaNs into the weights or the optimizer's moments. Fused optimizers skip the step on
-    the device through their ``found_inf`` input (as under a GradScaler): no host sync per update;
-    other optimizers check on the host.
-
-    :return: the finite flag, a boolean tensor on the device
-    """
-    finite = th.isfinite(loss) & th.isfinite(grad_norm)
-    if optimizer.defaults.get("fused"):
-        optimizer.found_inf = (~finite).to(th.float32)  # type: ignore[attr-defined]
-        optimizer.step()
-    elif bool(finite):
-        optimizer.step()
-    return finite
 
 
 class BOOM(OffPolicyAlgorithm):
@@ -471,7 +454,7 @@ class BOOM(OffPolicyAlgorithm):
         model_grad_norm = th.nn.utils.clip_grad_norm_(
             self._clipped_world_model_parameters(), self.grad_clip_norm, foreach=True
         )
-        _step_if_finite(policy.optimizer, model_loss, model_grad_norm)
+        step_if_finite(policy.optimizer, model_loss, model_grad_norm)
 
         # Policy prior: maximise Q (frozen) and align with the planner's actions.
         policy.q_ensemble.requires_grad_(False)
@@ -479,7 +462,7 @@ class BOOM(OffPolicyAlgorithm):
         policy.pi_optimizer.zero_grad(set_to_none=True)
         policy_loss.backward()
         policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
-        policy_finite = _step_if_finite(policy.pi_optimizer, policy_loss, policy_grad_norm)
+        policy_finite = step_if_finite(policy.pi_optimizer, policy_loss, policy_grad_norm)
         policy.q_ensemble.requires_grad_(True)
         with th.no_grad():
             policy.q_scale.copy_(th.where(policy_finite, new_scale, policy.q_scale))

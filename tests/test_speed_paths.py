@@ -8,8 +8,8 @@ import pytest
 import torch as th
 
 from sb3_boom import BOOM
+from sb3_boom.optim import default_optimizer_kwargs
 from sb3_boom.planner import estimate_value
-from sb3_boom.policies import default_optimizer_kwargs
 from sb3_boom.presets import PRESETS
 from studies.research_switches import set_float32_encoder, set_float32_outputs
 

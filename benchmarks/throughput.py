@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sb3_boom import BOOM
 from sb3_boom.envs import ACTION_REPEAT, DMC_PREFIX, make_dmc
-from sb3_boom.policies import bfloat16_is_native
+from sb3_boom.precision import bfloat16_is_native
 from sb3_boom.presets import PRESETS
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "throughput.jsonl"

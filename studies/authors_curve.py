@@ -35,8 +35,7 @@ from typing import Any
 import torch as th
 
 from benchmarks.reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
-from sb3_boom.policies import MODEL_SIZES
-from sb3_boom.presets import PRESETS
+from sb3_boom.presets import MODEL_SIZES, PRESETS
 from studies.compare_authors import authors_config, import_authors, quiet
 
 

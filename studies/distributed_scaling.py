@@ -27,8 +27,8 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sb3_boom.distributed import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes
 from sb3_boom.local_postgres import LocalPostgres
+from sb3_boom.study_storage import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes
 from sb3_boom.zoo import sample_boom_params
 from studies.zoo_workers import start_zoo_worker
 

@@ -24,8 +24,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sb3_boom.distributed import normalize_url, study_counts
+from sb3_boom.distributed import study_counts
 from sb3_boom.local_postgres import LocalPostgres
+from sb3_boom.study_storage import normalize_url
 from studies.zoo_workers import start_zoo_worker
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

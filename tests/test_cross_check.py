@@ -11,9 +11,9 @@ import pytest
 import torch as th
 
 from benchmarks.reproduce import default_action_repeat, make_env
-from sb3_boom import BOOM
 from sb3_boom.buffers import SequenceReplayBufferSamples
 from studies import cross_check
+from studies.research_switches import AuthorsScheduleBOOM
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "authors_updates.pt"
@@ -22,7 +22,8 @@ FIXTURE = ROOT / "tests" / "data" / "authors_updates.pt"
 def replay_authors_updates(fixture: dict) -> list[dict]:
     """Our model rebuilt with the fixture's settings and weights, updated on its batches with its draws."""
     env_id = fixture["env_id"]
-    model = BOOM("MlpPolicy", make_env(env_id, default_action_repeat(env_id)), device="cpu", **fixture["kwargs"])
+    env = make_env(env_id, default_action_repeat(env_id))
+    model = AuthorsScheduleBOOM("MlpPolicy", env, device="cpu", **fixture["kwargs"])
     model.policy.load_state_dict(fixture["state_dict"])
     assert model.gamma == pytest.approx(fixture["discount"])
     batches = [SequenceReplayBufferSamples(**batch) for batch in fixture["batches"]]

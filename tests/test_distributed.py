@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -23,15 +24,13 @@ from optuna.trial import TrialState
 from sb3_boom.distributed import (
     ALGO_ATTR,
     ENV_ATTR,
-    DatabaseUnavailableError,
-    HeartbeatSettings,
     RunQueue,
     StudyMismatchError,
     WaitingMaxTrialsCallback,
     check_study_identity,
-    make_storage,
 )
 from sb3_boom.local_postgres import LocalPostgres, free_port
+from sb3_boom.study_storage import DatabaseUnavailableError, HeartbeatSettings, make_storage
 from studies.zoo_workers import start_zoo_worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -158,6 +157,25 @@ def test_check_study_identity_records_then_compares(postgres):
     check_study_identity(study, "boom", "Pendulum-v1")  # the same worker again: fine
     with pytest.raises(StudyMismatchError, match="tunes --algo boom --env Pendulum-v1.*--algo sac --env Pendulum-v1"):
         check_study_identity(study, "sac", "Pendulum-v1")
+
+
+def test_check_study_identity_waits_for_a_half_written_record(postgres):
+    """A worker that starts while the first one has written the algorithm but not yet the env waits for it."""
+    study = optuna.create_study(storage=postgres.url(), study_name="half-written")
+    study.set_user_attr(ALGO_ATTR, "boom")
+    writer = threading.Timer(0.5, study.set_user_attr, (ENV_ATTR, "Pendulum-v1"))
+    writer.start()
+    try:
+        check_study_identity(study, "boom", "Pendulum-v1")
+    finally:
+        writer.join()
+    # Never completed: after the wait, the half record is another study's, and the message says what it holds.
+    lone = optuna.create_study(storage=postgres.url(), study_name="never-completed")
+    lone.set_user_attr(ALGO_ATTR, "boom")
+    started = time.monotonic()
+    with pytest.raises(StudyMismatchError, match="--algo boom --env None"):
+        check_study_identity(lone, "boom", "Pendulum-v1", setup_wait_s=0.5)
+    assert time.monotonic() - started >= 0.5
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() stands in

@@ -21,9 +21,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTran
 
 from sb3_boom import BOOM
 from sb3_boom.buffers import SequenceReplayBuffer
+from sb3_boom.encoders import MIN_IMAGE_SIZE, PixelEncoder, RandomShift, conv_output_size
 from sb3_boom.image_buffer import ImageSequenceReplayBuffer
 from sb3_boom.policies import CnnPolicy, MultiInputPolicy
-from sb3_boom.torch_layers import MIN_IMAGE_SIZE, PixelEncoder, RandomShift, conv_output_size
 from studies.pixels_dot_check import Dot, stacked_dot
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -10,16 +10,18 @@ Every option of reproduce.py applies; ``--tasks`` takes ``dmc_pixels/<domain>-<t
         --out benchmarks/results/pixels --checkpoint-dir /work/pixel_logs/checkpoints
 """
 
-import pathlib
 import sys
 
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import reproduce  # noqa: E402
+from sb3_boom.dmc import ACTION_REPEAT, FRAME_STACK, NAMESPACE
+from sb3_boom.envs import make_dmc
 
-from sb3_boom.dmc import ACTION_REPEAT, FRAME_STACK, NAMESPACE, make_dmc_pixels  # noqa: E402
+if __package__:  # imported as benchmarks.pixels_run
+    from benchmarks import reproduce
+else:  # python benchmarks/pixels_run.py: this folder is sys.path[0]
+    import reproduce
 
 PREFIX = NAMESPACE + "/"
 _task_name = reproduce.task_name
@@ -36,9 +38,8 @@ def make_venv(spec: reproduce.RunSpec, n_envs: int, seed: int) -> VecEnv:
     """Pixel envs (action repeat ``spec.action_repeat`` inside, one frame per agent step), 3 frames stacked."""
     if not spec.env_id.startswith(PREFIX):
         raise SystemExit(f"pixels_run.py takes {PREFIX}<domain>-<task>-v0 ids, got {spec.env_id}")
-    domain, task = task_name(spec.env_id).split("-", 1)
-    env_kwargs = dict(domain=domain, task=task, action_repeat=spec.action_repeat)
-    return VecFrameStack(make_vec_env(make_dmc_pixels, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs), FRAME_STACK)
+    env_kwargs = dict(env_id=spec.env_id, action_repeat=spec.action_repeat, pixels=True)
+    return VecFrameStack(make_vec_env(make_dmc, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs), FRAME_STACK)
 
 
 def main(argv: list[str] | None = None) -> None:

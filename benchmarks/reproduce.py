@@ -54,6 +54,7 @@ import pathlib
 import re
 import shutil
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
-from gymnasium.wrappers import DtypeObservation, FlattenObservation, RepeatAction
+from gymnasium.wrappers import FlattenObservation, RepeatAction
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -72,11 +73,13 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import BOOM
 from sb3_boom.env_defaults import lambda_align_for
+from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
 from sb3_boom.zoo import dmc_hyperparams, listed_in_config, shipped_hyperparams_path
 
 if TYPE_CHECKING:
-    from sb3_boom.distributed import HeartbeatSettings, RunQueue
+    from sb3_boom.distributed import RunQueue
+    from sb3_boom.study_storage import HeartbeatSettings
 
 CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
 DEFAULT_PRESET = "cpu"
@@ -135,18 +138,15 @@ def default_action_repeat(env_id: str) -> int:
 
 def make_env(env_id: str, action_repeat: int) -> gym.Env:
     """
-    The env as hyperparams/boom.yml makes it, for every method: ``dm_control/*`` tasks with flattened
-    float32 observations; each action repeated ``action_repeat`` times (rewards summed).
+    The env as hyperparams/boom.yml makes it, for every method: ``dm_control/*`` tasks through
+    :func:`sb3_boom.envs.make_dmc` (flattened float32 observations), other ids as registered; each action
+    repeated ``action_repeat`` times (rewards summed).
     """
     if env_id.startswith(DMC_PREFIX):
-        import shimmy
-
-        gym.register_envs(shimmy)
+        return make_dmc(env_id, action_repeat=action_repeat)
     env = gym.make(env_id)
     if isinstance(env.observation_space, gym.spaces.Dict):
         env = FlattenObservation(env)
-    if env_id.startswith(DMC_PREFIX):
-        env = DtypeObservation(env, np.float32)  # dm_control returns float64
     if action_repeat > 1:
         env = RepeatAction(env, action_repeat)
     return env
@@ -298,7 +298,7 @@ def build_model(spec: RunSpec, env: VecEnv, device: str) -> BaseAlgorithm:
             setting = kwargs.get("lambda_align", "auto")
             base = lambda_align_for(int(np.prod(env.action_space.shape))) if setting == "auto" else float(setting)
             kwargs["lambda_align"] = float(scale) * base
-        return BOOM(policy, env, seed=spec.seed, device=device, **kwargs)
+        return algo_class("boom", kwargs)(policy, env, seed=spec.seed, device=device, **kwargs)
     if spec.algo == "sac":
         return SAC(policy, env, seed=spec.seed, device=device, **kwargs)
     from sb3_contrib import TQC
@@ -306,8 +306,14 @@ def build_model(spec: RunSpec, env: VecEnv, device: str) -> BaseAlgorithm:
     return TQC(policy, env, seed=spec.seed, device=device, **kwargs)
 
 
-def algo_class(algo: str) -> type[BaseAlgorithm]:
+def algo_class(algo: str, hyperparams: dict[str, Any] | None = None) -> type[BaseAlgorithm]:
     if algo == "boom":
+        if (hyperparams or {}).get("authors_quirks"):
+            # The authors' training schedule: a study class, importable from the repository root.
+            sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+            from studies.research_switches import AuthorsScheduleBOOM
+
+            return AuthorsScheduleBOOM
         return BOOM
     if algo == "sac":
         return SAC
@@ -474,7 +480,8 @@ class Run:
                 f"[{self.spec.name}] the checkpoint in {self.run_dir} was made with other settings ({details}). "
                 "Use another --checkpoint-dir, or delete that folder to start afresh."
             )
-        model = algo_class(self.spec.algo).load(checkpoint / "model.zip", env=env, device=self.args.device)
+        model_class = algo_class(self.spec.algo, self.spec.hyperparams)
+        model = model_class.load(checkpoint / "model.zip", env=env, device=self.args.device)
         model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
         self.rows = read_rows(checkpoint / "rows.csv")
         write_rows(self.out_csv, self.rows)  # in case the CSV was lost or is behind the checkpoint
@@ -557,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.storage:
         if len({spec.name for spec in specs}) != len(specs):
             parser.error("two runs of the grid have the same name: give each --methods / --boom-kwargs variant its own")
-        from sb3_boom.distributed import HeartbeatSettings, is_rdb_url
+        from sb3_boom.study_storage import HeartbeatSettings, is_rdb_url
 
         if not is_rdb_url(args.storage):
             parser.error(
@@ -596,7 +603,8 @@ def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
 
 def run_distributed(args: argparse.Namespace, specs: list[RunSpec], settings: "HeartbeatSettings") -> int:
     """Claim and train the grid's runs until none is left; the exit status: 1 if some run failed for good."""
-    from sb3_boom.distributed import RunQueue, StudyMismatchError, explain_database_error, make_storage
+    from sb3_boom.distributed import RunQueue, StudyMismatchError
+    from sb3_boom.study_storage import explain_database_error, make_storage
 
     by_name = {spec.name: spec for spec in specs}
     grid = {spec.name: dict(fingerprint(spec, args), budget=args.budget) for spec in specs}

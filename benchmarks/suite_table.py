@@ -25,7 +25,6 @@ Definitions (all returns are reproduce.py's: the mean of its deterministic evalu
 import argparse
 import dataclasses
 import glob
-import importlib.util
 import os
 import pathlib
 import platform
@@ -38,23 +37,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+# benchmarks/plot.py: its reference step axes and curve helpers.
+if __package__:  # imported as benchmarks.suite_table
+    from benchmarks import plot
+else:  # python benchmarks/suite_table.py: this folder is sys.path[0]
+    import plot
+
 BENCHMARKS_DIR = pathlib.Path(__file__).resolve().parent
 RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
 PUBLISHED_STEP = 100_000
 THRESHOLD_FRACTION = 0.9
 DMC_ACTION_REPEAT = 2
-
-
-def _load_plot_module():
-    """benchmarks/plot.py (its reference step axes and curve helpers), loaded by path: benchmarks/ is no package."""
-    spec = importlib.util.spec_from_file_location("sb3_boom_benchmarks_plot", BENCHMARKS_DIR / "plot.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-plot = _load_plot_module()
 
 
 @dataclasses.dataclass

@@ -25,14 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from torch.utils.flop_counter import FlopCounterMode
 
 from sb3_boom import BOOM
-from sb3_boom.policies import bfloat16_is_native
+from sb3_boom.envs import ACTION_REPEAT, DMC_PREFIX, make_dmc
+from sb3_boom.precision import bfloat16_is_native
 from sb3_boom.presets import PRESETS
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "throughput.jsonl"
@@ -97,15 +96,8 @@ def count_flops(function: Callable[[], Any]) -> int:
 
 def make_env(env_id: str, n_envs: int, seed: int) -> tuple[Any, int]:
     """A VecEnv of ``env_id``; DMC tasks as in hyperparams/boom.yml (flat float32, action repeat 2)."""
-    if env_id.startswith("dm_control/"):
-        import shimmy  # noqa: F401  (registers dm_control/*)
-        from rl_zoo3.wrappers import FrameSkip
-
-        def wrap(env: gym.Env) -> gym.Env:
-            env = gym.wrappers.DtypeObservation(gym.wrappers.FlattenObservation(env), np.float32)
-            return FrameSkip(env, skip=2)
-
-        return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=wrap), 2
+    if env_id.startswith(DMC_PREFIX):
+        return make_vec_env(make_dmc, n_envs=n_envs, seed=seed, env_kwargs=dict(env_id=env_id)), ACTION_REPEAT
     return make_vec_env(env_id, n_envs=n_envs, seed=seed), 1
 
 

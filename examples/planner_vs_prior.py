@@ -26,11 +26,11 @@ from sb3_boom.presets import PRESETS
 
 
 def make_env(env_id: str) -> gym.Env:
-    """``env_id`` as the model saw it in training: dm_control ids get the wrappers of train_dmc.py."""
+    """``env_id`` as the model saw it in training: dm_control ids as train_dmc.py makes them (``make_dmc``)."""
     if env_id.startswith("dm_control/"):
-        from train_dmc import make_env as make_dmc_env  # examples/train_dmc.py, next to this script
+        from sb3_boom.envs import make_dmc
 
-        return make_dmc_env(env_id)
+        return make_dmc(env_id)
     return gym.make(env_id)
 
 

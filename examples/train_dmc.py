@@ -4,8 +4,9 @@ EvalCallback, and write its learning curve: ``curve.png`` and ``curve.csv`` (col
 plus the model ``boom.zip`` and EvalCallback's ``evaluations.npz``.
 
 Observations are flattened to one float32 vector and each action is repeated twice, as in the paper
-(``hyperparams/boom.yml``). Steps on the command line are agent steps (calls of the wrapped env's
-``step``); the curve's x axis and the CSV's ``step`` column count env steps = agent steps x 2.
+(``sb3_boom.envs.make_dmc``; the env of ``hyperparams/boom.yml``). Steps on the command line are agent
+steps (calls of the wrapped env's ``step``); the curve's x axis and the CSV's ``step`` column count env steps =
+agent steps x 2.
 Needs ``pip install -e ".[dmc]" matplotlib``.
 
 The defaults (the paper's planner with the 1M model) are meant for a GPU: on a CPU core the planner takes about
@@ -22,20 +23,14 @@ import pathlib
 import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-import shimmy
-from gymnasium.wrappers import DtypeObservation, FlattenObservation, RepeatAction
 from matplotlib.figure import Figure
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_boom import BOOM
+from sb3_boom.envs import ACTION_REPEAT, make_dmc
 from sb3_boom.presets import PRESETS
-
-gym.register_envs(shimmy)  # registers the dm_control/* ids
-
-ACTION_REPEAT = 2
 
 
 class PrintEvaluation(BaseCallback):
@@ -48,14 +43,6 @@ class PrintEvaluation(BaseCallback):
         env_steps = self.num_timesteps * ACTION_REPEAT
         print(f"  {env_steps:>8} env steps: return {np.mean(returns):7.1f} +/- {np.std(returns):5.1f}")
         return True
-
-
-def make_env(env_id: str) -> gym.Env:
-    """A DMC task as BOOM expects it: one float32 observation vector, actions repeated ``ACTION_REPEAT`` times."""
-    env = gym.make(env_id)
-    env = FlattenObservation(env)  # Dict of position, velocity, ... -> one vector (keys in sorted order)
-    env = DtypeObservation(env, np.float32)  # dm_control returns float64
-    return RepeatAction(env, ACTION_REPEAT)  # BOOM's "auto" discount and warm-up count agent steps through it
 
 
 def save_curve(out: pathlib.Path, env_id: str, agent_steps: list[int], returns: list[list[float]]) -> None:
@@ -96,8 +83,9 @@ def main() -> None:
 
     out = args.out or pathlib.Path("runs") / f"{args.env.split('/')[-1]}_seed{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
-    env = make_vec_env(make_env, n_envs=1, seed=args.seed, env_kwargs=dict(env_id=args.env))
-    eval_env = make_vec_env(make_env, n_envs=1, seed=args.seed + 1000, env_kwargs=dict(env_id=args.env))
+    # One float32 observation vector, each action repeated twice: BOOM's "auto" discount and warm-up count agent steps.
+    env = make_vec_env(make_dmc, n_envs=1, seed=args.seed, env_kwargs=dict(env_id=args.env))
+    eval_env = make_vec_env(make_dmc, n_envs=1, seed=args.seed + 1000, env_kwargs=dict(env_id=args.env))
 
     kwargs: dict[str, Any] = dict(PRESETS["tiny"]) if args.tiny else {}
     kwargs["policy_kwargs"] = {"model_size": args.model_size, **kwargs.get("policy_kwargs", {})}

@@ -4,6 +4,7 @@ import dataclasses
 import io
 import pathlib
 import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -19,40 +20,22 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_boom import env_defaults
 from sb3_boom.buffers import SequenceReplayBuffer, SequenceReplayBufferSamples
+from sb3_boom.encoders import has_image_observations
 from sb3_boom.image_buffer import ImageSequenceReplayBuffer, frame_stack_of
 from sb3_boom.losses import ALIGN_WEIGHTINGS, ALIGNMENTS, boom_policy_loss, soft_cross_entropy, updated_scale
+from sb3_boom.optim import step_if_finite
 from sb3_boom.planner import RANDOM_ACTION_STD, PlannerConfig
-from sb3_boom.policies import (
-    PRECISIONS,
-    CnnPolicy,
-    MlpPolicy,
-    MultiInputPolicy,
-    WorldModelPolicy,
-    bfloat16_is_native,
-    check_action_space,
-    check_spaces,
-)
+from sb3_boom.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, WorldModelPolicy
+from sb3_boom.precision import PRECISIONS, bfloat16_is_native
 from sb3_boom.safe_io import atomic_write, check_model_archive, with_suffix
-from sb3_boom.torch_layers import has_image_observations
+from sb3_boom.spaces import check_action_space, check_spaces
 
 SelfBOOM = TypeVar("SelfBOOM", bound="BOOM")
 
-# Training-schedule habits of the authors' code that sb3-boom does differently on purpose (SPEC.md,
-# DEVIATION lines); each can be switched back on to measure what it changes.
-AUTHORS_QUIRKS = (
-    # The pre-training burst at the end of warm-up runs all its updates on ONE batch.
-    "pretrain_one_batch",
-    # Batches are drawn 100 at a time, every 100 env steps, and used in turn (up to 99 steps stale).
-    "prefetch_100_batches",
-    # The world model's gradient-norm clip also counts the policy prior's gradients of the previous update.
-    "clip_with_prior_grads",
-)
 # Settings that BOOM and its built policy both hold: assigning one on a built model updates the policy too.
 PLANNER_SETTINGS = frozenset(field.name for field in dataclasses.fields(PlannerConfig))
 POLICY_SETTINGS = frozenset(("gamma", "use_planner", "precision"))
 _SHARED_SETTINGS = PLANNER_SETTINGS | POLICY_SETTINGS
-# Batches drawn at once, and the env-step period of the redraw, under "prefetch_100_batches".
-PREFETCHED_BATCHES = 100
 
 # Order of the per-update statistics kept on the device and logged once per train() call.
 TRAIN_STATS = (
@@ -69,24 +52,6 @@ TRAIN_STATS = (
     "policy_std",
     "q_mean",
 )
-
-
-def _step_if_finite(optimizer: th.optim.Optimizer, loss: th.Tensor, grad_norm: th.Tensor) -> th.Tensor:
-    """
-    Take the optimizer step only if the loss and the gradient norm are finite, so that one bad batch
-    never writes NaNs into the weights or the optimizer's moments. Fused optimizers skip the step on
-    the device through their ``found_inf`` input (as under a GradScaler): no host sync per update;
-    other optimizers check on the host.
-
-    :return: the finite flag, a boolean tensor on the device
-    """
-    finite = th.isfinite(loss) & th.isfinite(grad_norm)
-    if optimizer.defaults.get("fused"):
-        optimizer.found_inf = (~finite).to(th.float32)  # type: ignore[attr-defined]
-        optimizer.step()
-    elif bool(finite):
-        optimizer.step()
-    return finite
 
 
 class BOOM(OffPolicyAlgorithm):
@@ -135,10 +100,6 @@ class BOOM(OffPolicyAlgorithm):
     :param rho: temporal weight ``rho^t`` of the losses over the horizon
     :param enc_lr_scale: learning-rate multiplier of the encoder
     :param grad_clip_norm: gradient-norm clip of the world model and of the policy prior
-    :param authors_quirks: names from ``AUTHORS_QUIRKS``: habits of the authors' training schedule
-        to reproduce instead of sb3-boom's choice (for side-by-side studies; the default, none, is
-        what SPEC.md prescribes). The authors' episode-only sampling is the replay buffer's
-        ``sample_running_episodes=False``
     :param use_planner: ``predict`` plans with MPPI (True) or acts with the policy prior only (False);
         can be changed at any time, or at load time: ``BOOM.load(path, use_planner=False)``
     :param precision: "float32", or "bfloat16": the networks run under ``torch.autocast`` in bfloat16
@@ -200,7 +161,6 @@ class BOOM(OffPolicyAlgorithm):
         rho: float = 0.5,
         enc_lr_scale: float = 0.3,
         grad_clip_norm: float = 20.0,
-        authors_quirks: tuple[str, ...] | list[str] = (),
         use_planner: bool = True,
         precision: str = "float32",
         compile: bool = False,
@@ -218,9 +178,6 @@ class BOOM(OffPolicyAlgorithm):
             raise ValueError(f"align_weighting must be one of {ALIGN_WEIGHTINGS}, got {align_weighting!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-        unknown_quirks = sorted(set(authors_quirks) - set(AUTHORS_QUIRKS))
-        if isinstance(authors_quirks, str) or unknown_quirks:
-            raise ValueError(f"authors_quirks must be a list of names from {AUTHORS_QUIRKS}, got {authors_quirks!r}")
         if gamma != "auto" and not isinstance(gamma, (int, float)):
             raise ValueError(f"gamma must be a float or 'auto', got {gamma!r}")
         super().__init__(
@@ -267,7 +224,6 @@ class BOOM(OffPolicyAlgorithm):
         self.rho = rho
         self.enc_lr_scale = enc_lr_scale
         self.grad_clip_norm = grad_clip_norm
-        self.authors_quirks = tuple(authors_quirks)
         self.use_planner = use_planner
         self.precision = precision
         self.compile = compile
@@ -279,9 +235,6 @@ class BOOM(OffPolicyAlgorithm):
         # Host copy of the warm start, written only while saving: a mid-episode resume continues the same plan.
         self._saved_plan_mean: np.ndarray | None = None
         self._last_planner_output: tuple[np.ndarray, np.ndarray] | None = None
-        # Under "prefetch_100_batches": the batches drawn ahead, and the env-step block they were drawn in.
-        self._prefetched_batches: list[SequenceReplayBufferSamples] = []
-        self._prefetch_block = -1
 
         if _init_setup_model:
             self._setup_model()
@@ -456,36 +409,39 @@ class BOOM(OffPolicyAlgorithm):
         if pretraining:
             # End of warm-up: one burst of as many updates as random steps, each on a fresh batch
             # (DEVIATION from the authors' code, which reuses one batch for the whole burst:
-            # authors_quirks=["pretrain_one_batch"]).
+            # studies.research_switches.AuthorsScheduleBOOM reproduces it).
             gradient_steps = max(gradient_steps, int(self.learning_starts))
             self._pretrained = True
             if self.verbose >= 1:
                 print(f"BOOM: pre-training the world model with {gradient_steps} updates")
-        one_batch = pretraining and "pretrain_one_batch" in self.authors_quirks
-        stats = []
-        batch = None
-        for _ in range(gradient_steps):
-            if batch is None or not one_batch:
-                batch = self._next_batch(batch_size)
-            stats.append(self._update(batch))
+        stats = [self._update(batch) for batch in self._update_batches(gradient_steps, batch_size, pretraining)]
         self.policy.set_training_mode(False)
         if stats:
             self._log_and_check(th.stack(stats).cpu().numpy())
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
 
+    def _update_batches(
+        self, gradient_steps: int, batch_size: int, pretraining: bool
+    ) -> Iterator[SequenceReplayBufferSamples]:
+        """
+        The batch of each update of one ``train`` call, each drawn just before its update: a fresh batch
+        per update, in the pre-training burst too.
+
+        :param gradient_steps: number of updates
+        :param batch_size: sub-sequences per batch
+        :param pretraining: whether these updates are the pre-training burst at the end of warm-up
+        """
+        for _ in range(gradient_steps):
+            yield self._next_batch(batch_size)
+
     def _next_batch(self, batch_size: int) -> SequenceReplayBufferSamples:
-        """A fresh batch, or under "prefetch_100_batches" the next of the batches drawn ahead."""
-        if "prefetch_100_batches" not in self.authors_quirks:
-            return self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-        block = self.num_timesteps // PREFETCHED_BATCHES
-        if block != self._prefetch_block or not self._prefetched_batches:
-            # Drawn newest-last so that pop() serves them in the order they were drawn.
-            self._prefetched_batches = [
-                self.replay_buffer.sample(batch_size, env=self._vec_normalize_env) for _ in range(PREFETCHED_BATCHES)
-            ][::-1]
-            self._prefetch_block = block
-        return self._prefetched_batches.pop()
+        """A fresh batch from the replay buffer."""
+        return self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+
+    def _clipped_world_model_parameters(self) -> list[th.nn.Parameter]:
+        """The parameters whose gradients the world model's gradient-norm clip counts (and scales): its own."""
+        return self.policy.world_model_parameters()
 
     def _update(self, batch: SequenceReplayBufferSamples) -> th.Tensor:
         """One world-model update and one policy update; returns TRAIN_STATS as one device tensor."""
@@ -495,12 +451,10 @@ class BOOM(OffPolicyAlgorithm):
         )
         policy.optimizer.zero_grad(set_to_none=True)
         model_loss.backward()
-        clipped = policy.world_model_parameters()
-        if "clip_with_prior_grads" in self.authors_quirks:
-            # The prior's gradients of the previous update are still set (zeroed only before its next backward).
-            clipped = clipped + list(policy.actor.parameters())
-        model_grad_norm = th.nn.utils.clip_grad_norm_(clipped, self.grad_clip_norm, foreach=True)
-        _step_if_finite(policy.optimizer, model_loss, model_grad_norm)
+        model_grad_norm = th.nn.utils.clip_grad_norm_(
+            self._clipped_world_model_parameters(), self.grad_clip_norm, foreach=True
+        )
+        step_if_finite(policy.optimizer, model_loss, model_grad_norm)
 
         # Policy prior: maximise Q (frozen) and align with the planner's actions.
         policy.q_ensemble.requires_grad_(False)
@@ -508,7 +462,7 @@ class BOOM(OffPolicyAlgorithm):
         policy.pi_optimizer.zero_grad(set_to_none=True)
         policy_loss.backward()
         policy_grad_norm = th.nn.utils.clip_grad_norm_(policy.actor.parameters(), self.grad_clip_norm, foreach=True)
-        policy_finite = _step_if_finite(policy.pi_optimizer, policy_loss, policy_grad_norm)
+        policy_finite = step_if_finite(policy.pi_optimizer, policy_loss, policy_grad_norm)
         policy.q_ensemble.requires_grad_(True)
         with th.no_grad():
             policy.q_scale.copy_(th.where(policy_finite, new_scale, policy.q_scale))
@@ -688,8 +642,6 @@ class BOOM(OffPolicyAlgorithm):
             *super()._excluded_save_params(),
             "_plan_mean",
             "_last_planner_output",
-            "_prefetched_batches",
-            "_prefetch_block",
             "_world_model_loss_fn",
             "_prior_loss_fn",
         ]
@@ -794,11 +746,29 @@ class BOOM(OffPolicyAlgorithm):
         if not (isinstance(policy_class, type) and issubclass(policy_class, WorldModelPolicy)):
             name = getattr(policy_class, "__name__", repr(policy_class))
             raise ValueError(f"{path!r} is not a BOOM model: it was saved with policy class {name}, not a WorldModelPolicy.")
+        cls._check_saved_settings(data, path)
         model = super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         if model._saved_plan_mean is not None:
             model._plan_mean = th.as_tensor(model._saved_plan_mean, device=model.device)
             model._saved_plan_mean = None
         return model  # type: ignore[return-value]
+
+    @classmethod
+    def _check_saved_settings(cls, data: dict[str, Any], path: Any) -> None:
+        """
+        Refuse a model saved with a setting this class does not take: ``authors_quirks``, which older
+        versions of BOOM took and the study class ``AuthorsScheduleBOOM`` now holds.
+
+        :param data: the saved model's data
+        :param path: where it was loaded from, for the message
+        """
+        quirks = data.get("authors_quirks")
+        if quirks:
+            raise ValueError(
+                f"{path!r} was saved with authors_quirks={list(quirks)}, a study setting that BOOM no longer takes: "
+                "load it with studies.research_switches.AuthorsScheduleBOOM.load (from a checkout of the repository) "
+                "to train on with the authors' schedule."
+            )
 
     def export(
         self,

@@ -13,7 +13,7 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_boom.planner import RANDOM_ACTION_STD
-from sb3_boom.policies import flat_observation_dim
+from sb3_boom.spaces import flat_observation_dim
 
 
 class SequenceReplayBufferSamples(NamedTuple):

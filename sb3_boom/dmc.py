@@ -13,10 +13,10 @@ Example::
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
     from sb3_boom import BOOM
-    from sb3_boom.dmc import make_dmc_pixels
+    from sb3_boom.envs import make_dmc
     from sb3_boom.presets import PRESETS
 
-    env = VecFrameStack(make_vec_env(make_dmc_pixels, env_kwargs=dict(domain="finger", task="spin")), 3)
+    env = VecFrameStack(make_vec_env(make_dmc, env_kwargs=dict(env_id="finger-spin", pixels=True)), 3)
     model = BOOM("CnnPolicy", env, **PRESETS["cpu_pixels"]).learn(50_000)
 """
 
@@ -27,10 +27,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_boom.envs import ACTION_REPEAT, IMAGE_SIZE
+
 NAMESPACE = "dmc_pixels"
-# TD-MPC2's pixel setting.
-IMAGE_SIZE = 64
-ACTION_REPEAT = 2
+# TD-MPC2's pixel setting (IMAGE_SIZE and ACTION_REPEAT: sb3_boom.envs).
 FRAME_STACK = 3
 # Camera per domain (TD-MPC2: 2 for quadruped, 0 elsewhere).
 CAMERA_IDS: dict[str, int] = {"quadruped": 2}
@@ -87,7 +87,8 @@ def make_dmc_pixels(
     **kwargs: Any,
 ) -> gym.Env:
     """
-    A Control Suite task from pixels, as TD-MPC2 sets it up (frames not stacked: wrap the VecEnv in
+    A Control Suite task from pixels, as TD-MPC2 sets it up (:func:`sb3_boom.envs.make_dmc` with
+    ``pixels=True`` calls it; frames not stacked: wrap the VecEnv in
     ``VecFrameStack(venv, 3)``, or ``frame_stack: 3`` in an RL Zoo entry).
 
     :param domain: e.g. "finger"

@@ -16,7 +16,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, unwrap_vec_wrapper
 
 from sb3_boom.buffers import SequenceReplayBuffer
-from sb3_boom.torch_layers import image_keys
+from sb3_boom.encoders import image_keys
 
 
 class ImageSequenceReplayBuffer(SequenceReplayBuffer):

@@ -8,107 +8,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
-import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_boom import losses
+from sb3_boom.encoders import DEFAULT_IMAGE_ENCODER_KWARGS, ObservationEncoder, image_keys
 from sb3_boom.env_defaults import simnorm_enabled
+from sb3_boom.optim import default_optimizer_kwargs
 from sb3_boom.planner import PlannerConfig, PlanResult, estimate_value, plan
-from sb3_boom.torch_layers import DEFAULT_IMAGE_ENCODER_KWARGS, ObservationEncoder, check_image_space, image_keys
-
-# TD-MPC2's model presets, keyed by their approximate parameter count in millions.
-MODEL_SIZES: dict[int | str, dict[str, int]] = {
-    # "cpu": ours, for machines without a GPU (see sb3_boom/presets.py); the others are TD-MPC2's.
-    "cpu": dict(enc_dim=128, mlp_dim=128, latent_dim=64, num_enc_layers=2, num_q=2),
-    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
-    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2, num_q=5),
-    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3, num_q=5),
-    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4, num_q=5),
-    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
-}
-
-# Precision of the networks' forward passes: the dtype torch.autocast runs matmuls in (None: float32).
-PRECISIONS: dict[str, th.dtype | None] = {"float32": None, "bfloat16": th.bfloat16}
-
-
-def bfloat16_is_native(device: th.device | str) -> bool:
-    """
-    Whether ``device`` multiplies bf16 matrices in hardware: on a CPU, AVX512-BF16 or AMX (without
-    them, torch converts bf16 to float32 and back around each matmul); on CUDA, compute capability
-    8.0 or above. Other devices: assumed native.
-    """
-    device = th.device(device)
-    if device.type == "cpu":
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(th.cpu, name, lambda: False)() for name in checks)
-    if device.type == "cuda":
-        return th.cuda.is_bf16_supported(including_emulation=False)
-    return True
-
-
-def default_optimizer_kwargs(optimizer_class: type[th.optim.Optimizer]) -> dict[str, Any]:
-    """
-    Adam and AdamW run fused (one kernel over all parameters, on CPU and CUDA) unless
-    ``optimizer_kwargs`` say otherwise, instead of torch's per-parameter loop on CPU. Same
-    arithmetic as multi-tensor Adam; measured 2% faster per update at 1M (docs/speed.md).
-    """
-    if optimizer_class in (th.optim.Adam, th.optim.AdamW):
-        return {"fused": True}
-    return {}
-
-
-# Below this size F.mish's single kernel call beats the few passes of the closed form (measured on CPU).
-_CLOSED_FORM_MISH_MIN_NUMEL = 8192
-
-
-def _tanh_softplus(s: th.Tensor) -> th.Tensor:
-    """
-    ``tanh(softplus(x))`` from ``s = sigmoid(x)``: ``q / (2 - q)`` with ``q = s (2 - s)``. (With
-    ``e = e^x``, ``tanh(softplus(x)) = ((1 + e)^2 - 1) / ((1 + e)^2 + 1)`` and ``1 + e = 1 / (1 - s)``.)
-    Accurate at both ends: ``s`` itself for very negative ``x``, 1 for large ``x``.
-    """
-    q = th.rsub(s, 2.0).mul_(s)
-    return q.div_(th.rsub(q, 2.0))
-
-
-class _SigmoidMish(th.autograd.Function):
-    """Mish through :func:`_tanh_softplus`, with its closed-form derivative ``t + x sigmoid(x) (1 - t^2)``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: th.Tensor) -> th.Tensor:
-        s = th.sigmoid(x)
-        t = _tanh_softplus(s)
-        ctx.save_for_backward(x, s, t)
-        return x * t
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: th.Tensor) -> th.Tensor:
-        x, s, t = ctx.saved_tensors
-        return grad_output * (t + x * s * (1.0 - t * t))
-
-
-def mish(x: th.Tensor) -> th.Tensor:
-    """
-    Mish, ``x * tanh(softplus(x))``. On CPU, ``F.mish`` (three transcendental functions per element)
-    is slower than a 128x128 matmul over the same batch; for tensors of 8192+ elements this computes
-    it from one ``sigmoid`` and a few vectorised passes (:func:`_tanh_softplus`) and, under autograd,
-    with the closed-form derivative, which reuses the forward's sigmoid: 3.6x faster forward and 1.8x
-    forward + backward than ``F.mish`` on a ``[1536, 512]`` tensor (1 thread, AMD EPYC); values
-    and gradients equal to ``F.mish``'s within float tolerance (tests/test_speed_paths.py). The
-    sigmoid, not ``exp``: torch's CPU ``exp`` goes through MKL's vector math, which ran at 0.81 ns
-    per element on an AMD EPYC against 0.40 ns for ``sigmoid``. Elsewhere (GPU kernels fuse ``F.mish``; float16; small tensors,
-    where the extra operator calls cost more) it is ``F.mish``.
-    """
-    if x.numel() < _CLOSED_FORM_MISH_MIN_NUMEL or x.device.type != "cpu" or x.dtype == th.float16:
-        return F.mish(x)
-    if x.requires_grad and th.is_grad_enabled():
-        return _SigmoidMish.apply(x)
-    return x * _tanh_softplus(th.sigmoid(x))
-
+from sb3_boom.precision import PRECISIONS
+from sb3_boom.presets import MODEL_SIZES
+from sb3_boom.spaces import check_spaces, flat_observation_dim
+from sb3_boom.torch_layers import NormedLinear, PairInputMLP, QEnsemble, SimNorm, build_mlp, init_weights
 
 # Where the Q heads' dropout is on (see ``WorldModelPolicy``'s ``q_dropout``). The default, "always", departs
 # from the SPEC's text ("off for planning and for target Q"), which misreads the authors' code: their vmapped
@@ -122,299 +35,6 @@ def _check_q_dropout(mode: str) -> None:
         raise ValueError(f"q_dropout must be one of {list(Q_DROPOUT_MODES)}, got {mode!r}")
 
 
-# Above this rate the gaps are no longer sparse (the draws approach one per element), so ``F.dropout`` is used.
-_SPARSE_DROPOUT_MAX_P = 0.1
-
-
-def dropout(x: th.Tensor, p: float, training: bool) -> th.Tensor:
-    """
-    Inverted dropout, as ``F.dropout``. On CPU with a small rate (BOOM's Q heads use 0.01) it draws
-    the dropped positions instead of one Bernoulli per element: the gaps between successive
-    successes of a Bernoulli(p) process are i.i.d. Geometric(p), so cumulated geometric gaps give
-    exactly the same mask distribution with ``p`` times fewer random numbers. torch's CPU
-    ``bernoulli_`` costs 10-20 ns per element, which made dropout alone about 11 ms of a 1M-model
-    update; this is 0.2 ms. Enough gaps are drawn to pass the end of ``x`` with a margin of 8
-    standard deviations (a shortfall, which would leave the tail undropped, has probability below
-    1e-14), and positions past the end land in a spare slot, so there is no host synchronisation.
-    The mask is float32 (under bf16 autocast too) so that the ``1 / (1 - p)`` scale stays exact.
-    """
-    if not training or p == 0.0:
-        return x
-    if x.device.type != "cpu" or p > _SPARSE_DROPOUT_MAX_P:
-        return F.dropout(x, p, training=True)
-    numel = x.numel()
-    expected = numel * p
-    num_gaps = int(expected + 8.0 * expected**0.5 + 16)
-    positions = th.empty(num_gaps, dtype=th.int64, device=x.device).geometric_(p).cumsum_(0).sub_(1).clamp_(max=numel)
-    mask_dtype = th.promote_types(x.dtype, th.float32)
-    mask = th.full((numel + 1,), 1.0 / (1.0 - p), dtype=mask_dtype, device=x.device).index_fill_(0, positions, 0.0)
-    return x * mask[:numel].view(x.shape)
-
-
-def _softmax_last_dim(x: th.Tensor) -> th.Tensor:
-    """Softmax over the last dimension as ``e / sum(e)`` with ``e = exp(x - max(x))``."""
-    e = (x - x.amax(dim=-1, keepdim=True)).exp_()
-    return e.div_(e.sum(dim=-1, keepdim=True))
-
-
-class _ShortRowSoftmax(th.autograd.Function):
-    """:func:`_softmax_last_dim` with its closed-form derivative ``y (g - sum(g y))``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: th.Tensor) -> th.Tensor:
-        y = _softmax_last_dim(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: th.Tensor) -> th.Tensor:
-        (y,) = ctx.saved_tensors
-        return y * (grad_output - (grad_output * y).sum(dim=-1, keepdim=True))
-
-
-def short_row_softmax(x: th.Tensor) -> th.Tensor:
-    """
-    Softmax over a short last dimension (SimNorm's groups of 8). On CPU, ``F.softmax`` over rows
-    of 8 is 3-5x slower than the same softmax written as a few vectorised passes (max, exp, sum,
-    divide) with a closed-form backward; this computes it so there (same max subtraction, values
-    equal to ``F.softmax`` within 1e-6, tests/test_speed_paths.py). On GPU it is ``F.softmax``.
-    """
-    if x.device.type != "cpu":
-        return F.softmax(x, dim=-1)
-    if x.requires_grad and th.is_grad_enabled():
-        return _ShortRowSoftmax.apply(x)
-    return _softmax_last_dim(x)
-
-
-class Mish(nn.Module):
-    """:func:`mish` as a module."""
-
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        return mish(x)
-
-
-class SimNorm(nn.Module):
-    """
-    Simplicial normalisation: softmax within consecutive groups of ``group_size`` features.
-
-    :param group_size: features per group
-    :param enabled: when False the module is the identity
-    """
-
-    def __init__(self, group_size: int, enabled: bool = True):
-        super().__init__()
-        self.group_size = group_size
-        self.enabled = enabled
-
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        if not self.enabled:
-            return x
-        shape = x.shape
-        return short_row_softmax(x.reshape(*shape[:-1], -1, self.group_size)).reshape(shape)
-
-    def extra_repr(self) -> str:
-        return f"group_size={self.group_size}, enabled={self.enabled}"
-
-
-class OutputLinear(nn.Linear):
-    """
-    Output layer: ``nn.Linear`` that, while ``float32`` is True, computes in the parameters' dtype
-    (float32) also inside a bfloat16 ``torch.autocast`` region. Same parameters and state-dict keys.
-
-    :param float32: compute in float32 under autocast
-    """
-
-    def __init__(self, in_features: int, out_features: int, float32: bool = False):
-        super().__init__(in_features, out_features)
-        self.float32 = float32
-
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        # Checked first so that the float32 path (no autocast) skips the context manager (~5 us a call).
-        if not (self.float32 and th.is_autocast_enabled(x.device.type)):
-            return super().forward(x)
-        with th.autocast(x.device.type, enabled=False):
-            return F.linear(x.to(self.weight.dtype), self.weight, self.bias)
-
-
-class NormedLinear(nn.Module):
-    """
-    ``Linear -> (Dropout) -> LayerNorm -> activation``.
-
-    :param float32: the linear layer computes in float32 even under bfloat16 autocast (an
-        :class:`OutputLinear`), so LayerNorm and the activation see float32 inputs and keep them
-    """
-
-    def __init__(
-        self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0, float32: bool = False
-    ):
-        super().__init__()
-        self.linear = OutputLinear(in_dim, out_dim, float32=True) if float32 else nn.Linear(in_dim, out_dim)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.norm = nn.LayerNorm(out_dim)
-        self.activation = activation if activation is not None else Mish()
-
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        return self.activation(self.norm(self.dropout(self.linear(x))))
-
-
-def build_mlp(
-    in_dim: int,
-    hidden_dims: list[int],
-    out_dim: int,
-    output_activation: nn.Module | None = None,
-    float32_output: bool = False,
-) -> nn.Sequential:
-    """
-    MLP of :class:`NormedLinear` hidden layers. The output layer is a plain ``Linear``, or, when
-    ``output_activation`` is given, ``Linear -> LayerNorm -> output_activation``.
-
-    :param float32_output: the output layer computes in float32 even under bfloat16 autocast
-    """
-    dims = [in_dim, *hidden_dims]
-    layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1]) for i in range(len(hidden_dims))]
-    if output_activation is None:
-        layers.append(OutputLinear(dims[-1], out_dim, float32=float32_output))
-    else:
-        layers.append(NormedLinear(dims[-1], out_dim, activation=output_activation, float32=float32_output))
-    return nn.Sequential(*layers)
-
-
-class PairInputMLP(nn.Sequential):
-    """
-    An MLP (from :func:`build_mlp`) on the concatenation ``[z, a]`` of a latent and an action, called
-    as ``mlp(z, a)``. Where ``z`` broadcasts over the batch dimensions of ``a`` (one latent, many
-    actions: the planner's first step), the concatenation is not formed and the first layer
-    multiplies ``z`` once: ``W [z; a] + b = (W_z z + b) + W_a a``. Same parameters and state-dict
-    keys as the plain MLP.
-    """
-
-    def __init__(self, *layers: nn.Module):
-        super().__init__(*layers)
-        if not isinstance(self[0], NormedLinear):
-            raise ValueError("PairInputMLP needs at least one hidden layer (a NormedLinear first)")
-
-    def forward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:  # type: ignore[override]
-        if z.shape[:-1] == action.shape[:-1]:
-            return super().forward(th.cat([z, action], dim=-1))
-        first = self[0]
-        weight, latent_dim = first.linear.weight, z.shape[-1]
-        # Summed in float32 (a no-op without autocast), so that bf16 rounds each part once, not the sum again.
-        h = F.linear(z, weight[:, :latent_dim], first.linear.bias).float() + F.linear(action, weight[:, latent_dim:]).float()
-        h = first.activation(first.norm(first.dropout(h)))
-        for index in range(1, len(self)):
-            h = self[index](h)
-        return h
-
-
-def init_weights(module: nn.Module) -> None:
-    """Truncated normal (std 0.02) weights and zero biases for every ``nn.Linear``."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-
-class QEnsemble(nn.Module):
-    """
-    ``num_q`` Q networks with stacked weights, evaluated in one batched matmul per layer.
-
-    Each head is ``Linear -> Dropout -> LayerNorm -> Mish -> Linear -> LayerNorm -> Mish -> Linear``
-    with its own parameters (LayerNorm affine ones included) and its own dropout mask.
-
-    :param num_q: number of heads
-    :param in_dim: input size (latent + action)
-    :param hidden_dim: hidden width
-    :param out_dim: output size (number of bins)
-    :param dropout: dropout probability after the first linear layer
-    :param float32_output: the output layer computes in float32 also under bfloat16 autocast
-    :param dropout_always: keep dropout on outside training mode too (planning, TD target), as the
-        authors' code does
-    """
-
-    def __init__(
-        self,
-        num_q: int,
-        in_dim: int,
-        hidden_dim: int,
-        out_dim: int,
-        dropout: float = 0.0,
-        float32_output: bool = False,
-        dropout_always: bool = False,
-    ):
-        super().__init__()
-        self.num_q = num_q
-        self.dropout = dropout
-        self.dropout_always = dropout_always
-        self.float32_output = float32_output
-        dims = [in_dim, hidden_dim, hidden_dim, out_dim]
-        self.weights = nn.ParameterList([nn.Parameter(th.empty(num_q, dims[i], dims[i + 1])) for i in range(3)])
-        self.biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, dims[i + 1])) for i in range(3)])
-        self.norm_weights = nn.ParameterList([nn.Parameter(th.ones(num_q, 1, hidden_dim)) for _ in range(2)])
-        self.norm_biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, hidden_dim)) for _ in range(2)])
-        for weight in self.weights[:-1]:
-            nn.init.trunc_normal_(weight, std=0.02)
-        # Zero last layer, as the BOOM / TD-MPC2 code: every head starts by predicting 0.
-        nn.init.zeros_(self.weights[-1])
-
-    @staticmethod
-    def _select(param: th.Tensor, heads: th.Tensor | None) -> th.Tensor:
-        return param if heads is None else param.index_select(0, heads)
-
-    def features(self, x: th.Tensor, heads: th.Tensor | None = None, action: th.Tensor | None = None) -> th.Tensor:
-        """
-        Last hidden layer of the selected heads.
-
-        :param x: ``[..., in_dim]``, shared by all heads; with ``action``, only the latent part
-            ``[..., in_dim - action_dim]`` of the input
-        :param heads: indices of the heads to evaluate (default: all)
-        :param action: the action part ``[..., action_dim]`` of the input, given apart: the first layer
-            then computes ``(W_z z + b) + W_a a``, so that a backward pass that needs the gradient of
-            the action alone (the policy loss: latents detached, Q frozen) does not form the latent's
-        :return: ``[num_heads, prod(...), hidden_dim]``
-        """
-        num_heads = self.num_q if heads is None else heads.shape[0]
-
-        def shared(t: th.Tensor) -> th.Tensor:
-            return t.reshape(1, -1, t.shape[-1]).expand(num_heads, -1, -1)
-
-        weight, bias = self._select(self.weights[0], heads), self._select(self.biases[0], heads)
-        if action is None:
-            h = th.baddbmm(bias, shared(x), weight)
-        else:
-            latent_dim = x.shape[-1]
-            # Summed in float32 (a no-op without autocast), so that bf16 rounds each part once.
-            h = (
-                th.baddbmm(bias, shared(x), weight[:, :latent_dim]).float()
-                + th.bmm(shared(action), weight[:, latent_dim:]).float()
-            )
-        for layer in range(2):
-            if layer > 0:
-                h = th.baddbmm(self._select(self.biases[layer], heads), h, self._select(self.weights[layer], heads))
-            if layer == 0 and self.dropout > 0:
-                h = dropout(h, self.dropout, self.training or self.dropout_always)
-            h = F.layer_norm(h, h.shape[-1:])
-            h = mish(h * self._select(self.norm_weights[layer], heads) + self._select(self.norm_biases[layer], heads))
-        return h
-
-    def forward(self, x: th.Tensor, heads: th.Tensor | None = None, action: th.Tensor | None = None) -> th.Tensor:
-        """
-        Logits of the selected heads.
-
-        :param x: ``[..., in_dim]``, shared by all heads; with ``action``, only its latent part
-        :param heads: indices of the heads to evaluate (default: all)
-        :param action: the action part of the input, given apart (see :meth:`features`)
-        :return: ``[num_heads, ..., out_dim]``
-        """
-        h = self.features(x, heads, action)
-        weight, bias = self._select(self.weights[2], heads), self._select(self.biases[2], heads)
-        if self.float32_output and th.is_autocast_enabled(h.device.type):
-            with th.autocast(h.device.type, enabled=False):
-                out = th.baddbmm(bias, h.to(weight.dtype), weight)
-        else:
-            out = th.baddbmm(bias, h, weight)
-        return out.reshape(out.shape[0], *x.shape[:-1], out.shape[-1])
-
-
 class PolicySample(NamedTuple):
     """Output of the policy prior: squashed mean, squashed reparameterised sample, its log-prob, log-std."""
 
@@ -422,74 +42,6 @@ class PolicySample(NamedTuple):
     action: th.Tensor
     log_prob: th.Tensor
     log_std: th.Tensor
-
-
-def flat_observation_dim(observation_space: spaces.Space) -> int:
-    """Size of the flattened observation vector the encoder sees."""
-    if isinstance(observation_space, spaces.Dict):
-        return sum(flat_observation_dim(space) for space in observation_space.spaces.values())
-    assert isinstance(observation_space, spaces.Box)
-    return int(np.prod(observation_space.shape))
-
-
-def check_action_space(action_space: spaces.Space) -> None:
-    """Raise a clear error for actions BOOM cannot plan: not a Box, or a Box without finite bounds."""
-    if not isinstance(action_space, spaces.Box):
-        raise TypeError(
-            f"BOOM supports continuous Box action spaces only, got {action_space}. "
-            "Discrete, MultiDiscrete and MultiBinary actions cannot be planned with MPPI."
-        )
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise ValueError(
-            f"BOOM needs a bounded Box action space (finite lower and upper bound), got {action_space}: it plans "
-            "in [-1, 1] and rescales to the bounds. Declare the range the env's actions should take, e.g. "
-            "gymnasium.wrappers.TransformAction(env, lambda a: a, gymnasium.spaces.Box(low, high, shape)) "
-            "(then gymnasium.wrappers.RescaleAction to change that range if needed)."
-        )
-
-
-def check_spaces(
-    observation_space: spaces.Space, action_space: spaces.Space, allow_dict: bool, allow_images: bool = False
-) -> None:
-    """
-    Raise a clear error for spaces the world-model policy cannot handle.
-
-    :param allow_dict: the policy takes Dict observations ("MultiInputPolicy")
-    :param allow_images: the policy has a pixel encoder ("CnnPolicy", "MultiInputPolicy")
-    """
-    check_action_space(action_space)
-    if allow_images and not allow_dict:
-        # "CnnPolicy": the observation must be an image the conv encoder can take.
-        if isinstance(observation_space, spaces.Dict):
-            raise TypeError(
-                f"'CnnPolicy' takes image Box observations; use 'MultiInputPolicy' for Dict observations "
-                f"({observation_space})."
-            )
-        if not image_keys(observation_space):
-            if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
-                check_image_space("observation", observation_space)  # explains a non-uint8 image
-            raise TypeError(
-                f"'CnnPolicy' takes uint8 image observations of shape (C, H, W) or (H, W, C) with bounds [0, 255], "
-                f"got {observation_space}. Use 'MlpPolicy' for state vectors."
-            )
-    if isinstance(observation_space, spaces.Dict):
-        if not allow_dict:
-            raise TypeError(
-                f"'MlpPolicy' takes Box observations; use 'MultiInputPolicy' for Dict observations ({observation_space})."
-            )
-        subspaces = observation_space.spaces.items()
-    else:
-        subspaces = [("observation", observation_space)]
-    for key, space in subspaces:
-        if not isinstance(space, spaces.Box):
-            raise TypeError(f"BOOM supports Box (or Dict of Box) observations, got {space} for '{key}'.")
-        if is_image_space(space, check_channels=False):
-            if not allow_images:
-                raise TypeError(
-                    f"Observation '{key}' looks like an image ({space}). 'MlpPolicy' encodes state vectors with an "
-                    "MLP: use 'CnnPolicy' for image observations ('MultiInputPolicy' for a Dict of images and vectors)."
-                )
-            check_image_space(key, space)
 
 
 class WorldModelPolicy(BasePolicy):
@@ -537,7 +89,7 @@ class WorldModelPolicy(BasePolicy):
     :param image_encoder_kwargs: for image observations ("CnnPolicy", or images in "MultiInputPolicy"), the
         pixel encoder's settings, as SB3's ``features_extractor_kwargs``: ``num_channels`` (of every conv
         layer, 32) and ``shift_pad`` (largest random shift in pixels while training, 3), see
-        :class:`sb3_boom.torch_layers.PixelEncoder`
+        :class:`sb3_boom.encoders.PixelEncoder`
     """
 
     accepts_dict_observations = False
@@ -609,7 +161,7 @@ class WorldModelPolicy(BasePolicy):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.precision = precision
-        # Under bf16, the encoder computes in float32 (see ``precision``; ``set_float32_encoder``).
+        # Under bf16, the encoder computes in float32 (see ``precision``; studies/research_switches.py switches it).
         self.float32_encoder = True
         self.action_dim = int(np.prod(action_space.shape))
         self.obs_dim = flat_observation_dim(observation_space)
@@ -832,25 +384,6 @@ class WorldModelPolicy(BasePolicy):
     def sample_action(self, z: th.Tensor) -> th.Tensor:
         return self.pi(z).action
 
-    def set_float32_outputs(self, enabled: bool) -> None:
-        """
-        Whether the output layers of the dynamics, reward and Q networks compute in float32 under
-        bf16 autocast (the default, True) or in bf16 like the rest (False: for comparisons only,
-        benchmarks/precision_check.py). No effect in float32.
-        """
-        for module in (*self.dynamics[-1].modules(), *self.reward_head[-1].modules()):
-            if isinstance(module, OutputLinear):
-                module.float32 = enabled
-        self.q_ensemble.float32_output = enabled
-        self.q_target.float32_output = enabled
-
-    def set_float32_encoder(self, enabled: bool) -> None:
-        """
-        Whether the encoder computes in float32 under bf16 autocast (the default, True) or in bf16
-        like the hidden layers (False: for comparisons only). No effect in float32.
-        """
-        self.float32_encoder = enabled
-
     @th.no_grad()
     def soft_update_target(self, tau: float) -> None:
         """Polyak averaging ``p_target <- (1 - tau) p_target + tau p`` of the target Q ensemble."""
@@ -970,7 +503,7 @@ class MultiInputWorldModelPolicy(WorldModelPolicy):
     """
     :class:`WorldModelPolicy` for Dict observations (concatenated in key order), e.g. raw dm_control.
     Vectors go through the MLP encoder; uint8 images, if any, each through a pixel encoder, with the
-    vectors through the MLP's hidden layers (see :class:`sb3_boom.torch_layers.ObservationEncoder`).
+    vectors through the MLP's hidden layers (see :class:`sb3_boom.encoders.ObservationEncoder`).
     """
 
     accepts_dict_observations = True
@@ -980,7 +513,7 @@ class MultiInputWorldModelPolicy(WorldModelPolicy):
 class CnnWorldModelPolicy(WorldModelPolicy):
     """
     :class:`WorldModelPolicy` for uint8 image observations (frames stacked on the channel axis): the
-    encoder is TD-MPC2's pixel encoder (:class:`sb3_boom.torch_layers.PixelEncoder`), the rest as for states.
+    encoder is TD-MPC2's pixel encoder (:class:`sb3_boom.encoders.PixelEncoder`), the rest as for states.
     """
 
     accepts_image_observations = True

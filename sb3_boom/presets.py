@@ -1,6 +1,7 @@
 """
-Named BOOM configurations: a model size plus planner and batch settings, used as
-``BOOM("MlpPolicy", env, **PRESETS["cpu"])`` and mirrored in ``hyperparams/boom.yml``.
+Named BOOM configurations: the world model's sizes (``MODEL_SIZES``, picked by the policy's
+``model_size``) and the algorithm's presets (``PRESETS``: a model size plus planner and batch
+settings), used as ``BOOM("MlpPolicy", env, **PRESETS["cpu"])`` and mirrored in ``hyperparams/boom.yml``.
 """
 
 from typing import Any
@@ -42,4 +43,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=64,
         buffer_size=100_000,
     ),
+}
+
+# TD-MPC2's model presets, keyed by their approximate parameter count in millions.
+MODEL_SIZES: dict[int | str, dict[str, int]] = {
+    # "cpu": ours, for machines without a GPU (see PRESETS["cpu"]); the others are TD-MPC2's.
+    "cpu": dict(enc_dim=128, mlp_dim=128, latent_dim=64, num_enc_layers=2, num_q=2),
+    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
+    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2, num_q=5),
+    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3, num_q=5),
+    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4, num_q=5),
+    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }

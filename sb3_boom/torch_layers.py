@@ -1,210 +1,239 @@
 """
-Image encoders of BOOM's world model: TD-MPC2's pixel encoder (four conv layers, pixels scaled
-inside the network, random-shift augmentation while training) and the encoder of ``Dict``
-observations that mixes images and vectors.
-
-The encoders take the policy's flat observation vectors ``[..., obs_dim]`` (images flattened
-channel-first, in the observation space's key order) and unflatten them themselves, so that the
-planner, the losses and the replay buffer keep one observation layout for states and pixels.
+Network layers of BOOM's world model (TD-MPC2's): Mish, SimNorm, the normed linear layer and MLPs built
+from it, the MLP on a (latent, action) pair, and the Q ensemble evaluated in one batched matmul per layer.
 """
 
-from collections.abc import Callable
-
-import numpy as np
 import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.preprocessing import is_image_space
+import torch.nn.functional as F
 from torch import nn
-from torch.nn import functional as F
 
-# TD-MPC2's pixel encoder: (kernel, stride) of its four conv layers.
-CONV_LAYERS: tuple[tuple[int, int], ...] = ((7, 2), (5, 2), (3, 2), (3, 1))
-# Smallest square image the four layers above leave at least one output pixel of.
-MIN_IMAGE_SIZE = 39
-# TD-MPC2's: 32 channels, shifts of up to 3 pixels (its ShiftAug's pad).
-DEFAULT_IMAGE_ENCODER_KWARGS: dict[str, int] = dict(num_channels=32, shift_pad=3)
+from sb3_boom.kernels import dropout, mish, short_row_softmax
 
 
-def conv_output_size(size: int, layers: tuple[tuple[int, int], ...] = CONV_LAYERS) -> int:
-    """Side length after the conv layers (no padding) of an input of side ``size``."""
-    for kernel, stride in layers:
-        size = (size - kernel) // stride + 1
-    return size
-
-
-def image_keys(observation_space: spaces.Space) -> list[str]:
-    """Keys of the image entries (uint8 ``Box`` of rank 3) of a Dict space; ``["observation"]`` for an image Box."""
-    if isinstance(observation_space, spaces.Dict):
-        return [key for key, space in observation_space.spaces.items() if is_image_space(space, check_channels=False)]
-    return ["observation"] if is_image_space(observation_space, check_channels=False) else []
-
-
-def has_image_observations(observation_space: spaces.Space) -> bool:
-    """Whether the space is an image Box or a Dict with at least one image entry."""
-    return len(image_keys(observation_space)) > 0
-
-
-def check_image_space(key: str, space: spaces.Space) -> None:
-    """
-    Raise a clear error, naming the fix, for an image space the pixel encoder cannot take.
-
-    Images must be uint8, channel-first once SB3 wrapped the env (``VecTransposeImage`` moves the
-    channels of a channel-last image first), and at least ``MIN_IMAGE_SIZE`` pixels on each side.
-    """
-    if not isinstance(space, spaces.Box) or len(space.shape) != 3:
-        raise TypeError(f"Image observation '{key}' must be a Box of rank 3 (C, H, W) or (H, W, C), got {space}.")
-    if space.dtype != np.uint8:
-        raise TypeError(
-            f"Image observation '{key}' has dtype {space.dtype}; the pixel encoder takes uint8 images in [0, 255] "
-            "(it scales them itself). Keep the env's uint8 frames (do not normalize or cast them in a wrapper), "
-            "or, for float features that are not pixels, flatten them to a vector."
-        )
-    channels, height, width = space.shape
-    if channels > min(height, width):
-        raise ValueError(
-            f"Image observation '{key}' of shape {space.shape} is not channel-first after SB3's VecTransposeImage: "
-            "its channel axis cannot be told (neither the first nor the last axis is the smallest, of at most 4 "
-            "channels per frame x frame stack). Give images as (H, W, C) or (C, H, W) with C <= H, W, e.g. with "
-            "gymnasium.wrappers.TransformObservation or by stacking frames with VecFrameStack."
-        )
-    if min(height, width) < MIN_IMAGE_SIZE:
-        raise ValueError(
-            f"Image observation '{key}' is {height}x{width}: the pixel encoder (conv 7/2, 5/2, 3/2, 3/1) needs at least "
-            f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels. Render larger frames or resize them, e.g. with "
-            "gymnasium.wrappers.ResizeObservation(env, (64, 64)) (TD-MPC2's size)."
-        )
-
-
-class RandomShift(nn.Module):
-    """
-    Random-shift augmentation (DrQ's): pad each image by ``pad`` pixels (replicating the border) and
-    crop it back at a random integer offset, independently per image. Identity in eval mode.
-
-    :param pad: largest shift in pixels
-    """
-
-    def __init__(self, pad: int):
-        super().__init__()
-        self.pad = pad
+class Mish(nn.Module):
+    """:func:`sb3_boom.kernels.mish` as a module."""
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        if not self.training or self.pad == 0:
+        return mish(x)
+
+
+class SimNorm(nn.Module):
+    """
+    Simplicial normalisation: softmax within consecutive groups of ``group_size`` features.
+
+    :param group_size: features per group
+    :param enabled: when False the module is the identity
+    """
+
+    def __init__(self, group_size: int, enabled: bool = True):
+        super().__init__()
+        self.group_size = group_size
+        self.enabled = enabled
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        if not self.enabled:
             return x
-        n, _, height, width = x.shape
-        padded = F.pad(x, (self.pad,) * 4, mode="replicate")
-        offsets = th.randint(0, 2 * self.pad + 1, (2, n, 1), device=x.device)
-        rows = (offsets[0] + th.arange(height, device=x.device))[:, :, None]  # [N, H, 1]
-        cols = (offsets[1] + th.arange(width, device=x.device))[:, None, :]  # [N, 1, W]
-        batch = th.arange(n, device=x.device)[:, None, None]
-        # Advanced indexing on (N, H, W) of the channel-last view gives [N, H, W, C].
-        return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+        shape = x.shape
+        return short_row_softmax(x.reshape(*shape[:-1], -1, self.group_size)).reshape(shape)
 
     def extra_repr(self) -> str:
-        return f"pad={self.pad}"
+        return f"group_size={self.group_size}, enabled={self.enabled}"
 
 
-class PixelEncoder(nn.Module):
+class OutputLinear(nn.Linear):
     """
-    TD-MPC2's pixel encoder: random shift (training only), ``x / 255 - 0.5``, then conv 7x7 stride 2,
-    5x5 s2, 3x3 s2, 3x3 s1 with ReLU between them, flattened. On 64x64 images with 32 channels the
-    output has 32 * 4 * 4 = 512 features, the latent size of TD-MPC2's 5M model.
+    Output layer: ``nn.Linear`` that, while ``float32`` is True, computes in the parameters' dtype
+    (float32) also inside a bfloat16 ``torch.autocast`` region. Same parameters and state-dict keys.
 
-    :param image_shape: channel-first shape (C, H, W) of one observation (frames stacked on C)
-    :param num_channels: channels of every conv layer
-    :param shift_pad: largest random shift in pixels (0: no augmentation)
+    :param float32: compute in float32 under autocast
     """
 
-    def __init__(self, image_shape: tuple[int, ...], num_channels: int = 32, shift_pad: int = 3):
-        super().__init__()
-        channels, height, width = image_shape
-        self.image_shape = (int(channels), int(height), int(width))
-        self.shift = RandomShift(shift_pad)
-        layers: list[nn.Module] = []
-        in_channels = channels
-        for i, (kernel, stride) in enumerate(CONV_LAYERS):
-            layers.append(nn.Conv2d(in_channels, num_channels, kernel, stride=stride))
-            if i < len(CONV_LAYERS) - 1:
-                layers.append(nn.ReLU())
-            in_channels = num_channels
-        self.convs = nn.Sequential(*layers)
-        self.output_dim = num_channels * conv_output_size(height) * conv_output_size(width)
+    def __init__(self, in_features: int, out_features: int, float32: bool = False):
+        super().__init__(in_features, out_features)
+        self.float32 = float32
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        """``[N, C * H * W]`` flat pixels in [0, 255] (any dtype) -> ``[N, output_dim]``."""
-        x = x.reshape(-1, *self.image_shape).float()
-        x = self.shift(x)  # on raw pixels, as TD-MPC2: the replicated border stays a valid pixel value
-        return self.convs(x / 255.0 - 0.5).flatten(1)
+        # Checked first so that the float32 path (no autocast) skips the context manager (~5 us a call).
+        if not (self.float32 and th.is_autocast_enabled(x.device.type)):
+            return super().forward(x)
+        with th.autocast(x.device.type, enabled=False):
+            return F.linear(x.to(self.weight.dtype), self.weight, self.bias)
 
 
-class ObservationEncoder(nn.Module):
+class NormedLinear(nn.Module):
     """
-    Encoder ``h`` of image (or Dict of image and vector) observations: each image through its own
-    :class:`PixelEncoder`, the vectors (concatenated) through the hidden layers of an MLP, the
-    features concatenated and mapped to the latent by ``output_layer`` (the state encoder's output
-    layer: Linear, LayerNorm, SimNorm). A single image whose conv features already have the latent's
-    size goes straight to ``act`` (SimNorm), as in TD-MPC2.
+    ``Linear -> (Dropout) -> LayerNorm -> activation``.
 
-    :param observation_space: channel-first image Box, or Dict of such images and vector Boxes
-    :param latent_dim: latent size
-    :param vector_encoder: builds the vector branch: ``vector_encoder(in_dim) -> (module, out_dim)``
-    :param output_layer: builds the layer from the concatenated features to the latent: ``output_layer(in_dim)``
-    :param act: the latent's activation (SimNorm), used alone when no output layer is needed
-    :param num_channels: channels of every conv layer
-    :param shift_pad: largest random shift in pixels
+    :param float32: the linear layer computes in float32 even under bfloat16 autocast (an
+        :class:`OutputLinear`), so LayerNorm and the activation see float32 inputs and keep them
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, activation: nn.Module | None = None, dropout: float = 0.0, float32: bool = False
+    ):
+        super().__init__()
+        self.linear = OutputLinear(in_dim, out_dim, float32=True) if float32 else nn.Linear(in_dim, out_dim)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.norm = nn.LayerNorm(out_dim)
+        self.activation = activation if activation is not None else Mish()
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        return self.activation(self.norm(self.dropout(self.linear(x))))
+
+
+def build_mlp(
+    in_dim: int,
+    hidden_dims: list[int],
+    out_dim: int,
+    output_activation: nn.Module | None = None,
+    float32_output: bool = False,
+) -> nn.Sequential:
+    """
+    MLP of :class:`NormedLinear` hidden layers. The output layer is a plain ``Linear``, or, when
+    ``output_activation`` is given, ``Linear -> LayerNorm -> output_activation``.
+
+    :param float32_output: the output layer computes in float32 even under bfloat16 autocast
+    """
+    dims = [in_dim, *hidden_dims]
+    layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1]) for i in range(len(hidden_dims))]
+    if output_activation is None:
+        layers.append(OutputLinear(dims[-1], out_dim, float32=float32_output))
+    else:
+        layers.append(NormedLinear(dims[-1], out_dim, activation=output_activation, float32=float32_output))
+    return nn.Sequential(*layers)
+
+
+class PairInputMLP(nn.Sequential):
+    """
+    An MLP (from :func:`build_mlp`) on the concatenation ``[z, a]`` of a latent and an action, called
+    as ``mlp(z, a)``. Where ``z`` broadcasts over the batch dimensions of ``a`` (one latent, many
+    actions: the planner's first step), the concatenation is not formed and the first layer
+    multiplies ``z`` once: ``W [z; a] + b = (W_z z + b) + W_a a``. Same parameters and state-dict
+    keys as the plain MLP.
+    """
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__(*layers)
+        if not isinstance(self[0], NormedLinear):
+            raise ValueError("PairInputMLP needs at least one hidden layer (a NormedLinear first)")
+
+    def forward(self, z: th.Tensor, action: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        if z.shape[:-1] == action.shape[:-1]:
+            return super().forward(th.cat([z, action], dim=-1))
+        first = self[0]
+        weight, latent_dim = first.linear.weight, z.shape[-1]
+        # Summed in float32 (a no-op without autocast), so that bf16 rounds each part once, not the sum again.
+        h = F.linear(z, weight[:, :latent_dim], first.linear.bias).float() + F.linear(action, weight[:, latent_dim:]).float()
+        h = first.activation(first.norm(first.dropout(h)))
+        for index in range(1, len(self)):
+            h = self[index](h)
+        return h
+
+
+def init_weights(module: nn.Module) -> None:
+    """Truncated normal (std 0.02) weights and zero biases for every ``nn.Linear``."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class QEnsemble(nn.Module):
+    """
+    ``num_q`` Q networks with stacked weights, evaluated in one batched matmul per layer.
+
+    Each head is ``Linear -> Dropout -> LayerNorm -> Mish -> Linear -> LayerNorm -> Mish -> Linear``
+    with its own parameters (LayerNorm affine ones included) and its own dropout mask.
+
+    :param num_q: number of heads
+    :param in_dim: input size (latent + action)
+    :param hidden_dim: hidden width
+    :param out_dim: output size (number of bins)
+    :param dropout: dropout probability after the first linear layer
+    :param float32_output: the output layer computes in float32 also under bfloat16 autocast
+    :param dropout_always: keep dropout on outside training mode too (planning, TD target), as the
+        authors' code does
     """
 
     def __init__(
         self,
-        observation_space: spaces.Space,
-        latent_dim: int,
-        vector_encoder: Callable[[int], tuple[nn.Module, int]],
-        output_layer: Callable[[int], nn.Module],
-        act: nn.Module,
-        num_channels: int = 32,
-        shift_pad: int = 3,
+        num_q: int,
+        in_dim: int,
+        hidden_dim: int,
+        out_dim: int,
+        dropout: float = 0.0,
+        float32_output: bool = False,
+        dropout_always: bool = False,
     ):
         super().__init__()
-        entries = (
-            observation_space.spaces.items()
-            if isinstance(observation_space, spaces.Dict)
-            else [("observation", observation_space)]
-        )
-        images = set(image_keys(observation_space))
-        # (start, end) of each entry in the flat observation, images first in key order.
-        self.image_slices: list[tuple[int, int]] = []
-        self.vector_slices: list[tuple[int, int]] = []
-        self.pixel_encoders = nn.ModuleList()
-        offset = 0
-        for key, space in entries:
-            size = int(np.prod(space.shape))
-            if key in images:
-                check_image_space(key, space)
-                self.image_slices.append((offset, offset + size))
-                self.pixel_encoders.append(PixelEncoder(space.shape, num_channels, shift_pad))
-            else:
-                self.vector_slices.append((offset, offset + size))
-            offset += size
-        features = sum(encoder.output_dim for encoder in self.pixel_encoders)
-        self.vector_dim = sum(end - start for start, end in self.vector_slices)
-        self.vector_mlp: nn.Module | None = None
-        if self.vector_dim > 0:
-            self.vector_mlp, vector_features = vector_encoder(self.vector_dim)
-            features += vector_features
-        self.features_dim = features
-        self.head = act if features == latent_dim and self.vector_dim == 0 else output_layer(features)
+        self.num_q = num_q
+        self.dropout = dropout
+        self.dropout_always = dropout_always
+        self.float32_output = float32_output
+        dims = [in_dim, hidden_dim, hidden_dim, out_dim]
+        self.weights = nn.ParameterList([nn.Parameter(th.empty(num_q, dims[i], dims[i + 1])) for i in range(3)])
+        self.biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, dims[i + 1])) for i in range(3)])
+        self.norm_weights = nn.ParameterList([nn.Parameter(th.ones(num_q, 1, hidden_dim)) for _ in range(2)])
+        self.norm_biases = nn.ParameterList([nn.Parameter(th.zeros(num_q, 1, hidden_dim)) for _ in range(2)])
+        for weight in self.weights[:-1]:
+            nn.init.trunc_normal_(weight, std=0.02)
+        # Zero last layer, as the BOOM / TD-MPC2 code: every head starts by predicting 0.
+        nn.init.zeros_(self.weights[-1])
 
-    @property
-    def shift_pad(self) -> int:
-        return self.pixel_encoders[0].shift.pad
+    @staticmethod
+    def _select(param: th.Tensor, heads: th.Tensor | None) -> th.Tensor:
+        return param if heads is None else param.index_select(0, heads)
 
-    def forward(self, observation: th.Tensor) -> th.Tensor:
-        """Flat observations ``[..., obs_dim]`` -> latents ``[..., latent_dim]``."""
-        leading = observation.shape[:-1]
-        flat = observation.reshape(-1, observation.shape[-1])
-        pixel_parts = zip(self.pixel_encoders, self.image_slices, strict=True)
-        parts = [encoder(flat[:, start:end]) for encoder, (start, end) in pixel_parts]
-        if self.vector_mlp is not None:
-            vectors = th.cat([flat[:, start:end] for start, end in self.vector_slices], dim=-1).float()
-            parts.append(self.vector_mlp(vectors))
-        features = parts[0] if len(parts) == 1 else th.cat(parts, dim=-1)
-        return self.head(features).reshape(*leading, -1)
+    def features(self, x: th.Tensor, heads: th.Tensor | None = None, action: th.Tensor | None = None) -> th.Tensor:
+        """
+        Last hidden layer of the selected heads.
+
+        :param x: ``[..., in_dim]``, shared by all heads; with ``action``, only the latent part
+            ``[..., in_dim - action_dim]`` of the input
+        :param heads: indices of the heads to evaluate (default: all)
+        :param action: the action part ``[..., action_dim]`` of the input, given apart: the first layer
+            then computes ``(W_z z + b) + W_a a``, so that a backward pass that needs the gradient of
+            the action alone (the policy loss: latents detached, Q frozen) does not form the latent's
+        :return: ``[num_heads, prod(...), hidden_dim]``
+        """
+        num_heads = self.num_q if heads is None else heads.shape[0]
+
+        def shared(t: th.Tensor) -> th.Tensor:
+            return t.reshape(1, -1, t.shape[-1]).expand(num_heads, -1, -1)
+
+        weight, bias = self._select(self.weights[0], heads), self._select(self.biases[0], heads)
+        if action is None:
+            h = th.baddbmm(bias, shared(x), weight)
+        else:
+            latent_dim = x.shape[-1]
+            # Summed in float32 (a no-op without autocast), so that bf16 rounds each part once.
+            h = (
+                th.baddbmm(bias, shared(x), weight[:, :latent_dim]).float()
+                + th.bmm(shared(action), weight[:, latent_dim:]).float()
+            )
+        for layer in range(2):
+            if layer > 0:
+                h = th.baddbmm(self._select(self.biases[layer], heads), h, self._select(self.weights[layer], heads))
+            if layer == 0 and self.dropout > 0:
+                h = dropout(h, self.dropout, self.training or self.dropout_always)
+            h = F.layer_norm(h, h.shape[-1:])
+            h = mish(h * self._select(self.norm_weights[layer], heads) + self._select(self.norm_biases[layer], heads))
+        return h
+
+    def forward(self, x: th.Tensor, heads: th.Tensor | None = None, action: th.Tensor | None = None) -> th.Tensor:
+        """
+        Logits of the selected heads.
+
+        :param x: ``[..., in_dim]``, shared by all heads; with ``action``, only its latent part
+        :param heads: indices of the heads to evaluate (default: all)
+        :param action: the action part of the input, given apart (see :meth:`features`)
+        :return: ``[num_heads, ..., out_dim]``
+        """
+        h = self.features(x, heads, action)
+        weight, bias = self._select(self.weights[2], heads), self._select(self.biases[2], heads)
+        if self.float32_output and th.is_autocast_enabled(h.device.type):
+            with th.autocast(h.device.type, enabled=False):
+                out = th.baddbmm(bias, h.to(weight.dtype), weight)
+        else:
+            out = th.baddbmm(bias, h, weight)
+        return out.reshape(out.shape[0], *x.shape[:-1], out.shape[-1])

@@ -443,69 +443,6 @@ def test_q_heads_drop_units_while_planning_by_default_as_the_authors_code_does(t
     assert policy.q_ensemble.dropout_always and policy.q_target.dropout_always
 
 
-def _spy_on_training(model: BOOM) -> tuple[list, list]:
-    """Record the batches the replay buffer hands out and the batches the updates run on."""
-    drawn, used = [], []
-    sample, update = model.replay_buffer.sample, model._update
-
-    def recording_sample(*args, **kwargs):
-        drawn.append((model.num_timesteps, sample(*args, **kwargs)))
-        return drawn[-1][1]
-
-    def recording_update(batch):
-        used.append(batch)
-        return update(batch)
-
-    model.replay_buffer.sample, model._update = recording_sample, recording_update
-    return drawn, used
-
-
-def test_authors_quirks_switch_the_training_schedule(monkeypatch, tiny_kwargs):
-    # Ours: every update on a fresh batch, the pre-training burst included.
-    model = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
-    drawn, used = _spy_on_training(model)
-    model.learn(50)  # 40 warm-up steps, a burst of 40 updates, then one per step
-    assert len(used) == 49 and [id(b) for b in used] == [id(b) for _, b in drawn]
-
-    model = BOOM("MlpPolicy", "Pendulum-v1", authors_quirks=["pretrain_one_batch"], **tiny_kwargs)
-    drawn, used = _spy_on_training(model)
-    model.learn(50)
-    assert len(used) == 49 and len(drawn) == 10
-    assert all(batch is drawn[0][1] for batch in used[:40])  # the whole burst on one batch
-    assert [id(b) for b in used[40:]] == [id(b) for _, b in drawn[1:]]
-
-    model = BOOM("MlpPolicy", "Pendulum-v1", authors_quirks=("pretrain_one_batch", "prefetch_100_batches"), **tiny_kwargs)
-    drawn, used = _spy_on_training(model)
-    model.learn(120)
-    # 100 batches drawn at the first update (step 41) and again at step 100, served in the order drawn.
-    assert [step for step, _ in drawn] == [41] * 100 + [100] * 100
-    assert len(used) == 40 + 79
-    served = [id(b) for _, b in drawn[:59]] + [id(b) for _, b in drawn[100:121]]
-    assert [id(used[0])] * 40 + [id(b) for b in used[40:]] == [served[0]] * 40 + served[1:]
-
-    # The world model's clip counts the prior's gradients of the previous update only under the quirk.
-    for quirks in ([], ["clip_with_prior_grads"]):
-        model = BOOM("MlpPolicy", "Pendulum-v1", authors_quirks=quirks, **tiny_kwargs)
-        actor = {id(p) for p in model.policy.actor.parameters()}
-        stale_prior_grads_counted = []
-        clip = th.nn.utils.clip_grad_norm_
-
-        def recording_clip(parameters, *args, clip=clip, actor=actor, counted=stale_prior_grads_counted, **kwargs):
-            parameters = list(parameters)
-            if not all(id(p) in actor for p in parameters):  # the world model's clip
-                counted.append(any(id(p) in actor and p.grad is not None for p in parameters))
-            return clip(parameters, *args, **kwargs)
-
-        monkeypatch.setattr(th.nn.utils, "clip_grad_norm_", recording_clip)
-        model.learn(45)
-        monkeypatch.undo()
-        assert stale_prior_grads_counted == [False] + [bool(quirks)] * 43
-
-    for bad in ("pretrain_one_batch", ["fresh_batches"]):
-        with pytest.raises(ValueError, match="authors_quirks"):
-            BOOM("MlpPolicy", "Pendulum-v1", authors_quirks=bad, **tiny_kwargs)
-
-
 @pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_device(tiny_kwargs):
     model = BOOM("MlpPolicy", "Pendulum-v1", device="cuda", **tiny_kwargs)

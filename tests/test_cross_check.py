@@ -1,7 +1,7 @@
 """
 Our training update against the authors' code (molumitu/BOOM_MBRL), without their code: the fixture holds
 two of their updates of a small model (inputs, random draws, and what came out), written by
-``python benchmarks/cross_check.py --authors-path <their code> --env dm_control/cartpole-swingup-v0
+``python -m studies.cross_check --authors-path <their code> --env dm_control/cartpole-swingup-v0
 --write-fixture tests/data/authors_updates.pt --seed 0``.
 """
 
@@ -10,37 +10,30 @@ import pathlib
 import pytest
 import torch as th
 
-from sb3_boom import BOOM
+from benchmarks.reproduce import default_action_repeat, make_env
 from sb3_boom.buffers import SequenceReplayBufferSamples
+from studies import cross_check
+from studies.research_switches import AuthorsScheduleBOOM
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "authors_updates.pt"
 
 
-@pytest.fixture
-def cross_check(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    import cross_check
-
-    return cross_check
-
-
-def replay_authors_updates(cross_check, fixture: dict) -> list[dict]:
+def replay_authors_updates(fixture: dict) -> list[dict]:
     """Our model rebuilt with the fixture's settings and weights, updated on its batches with its draws."""
-    from reproduce import default_action_repeat, make_env
-
     env_id = fixture["env_id"]
-    model = BOOM("MlpPolicy", make_env(env_id, default_action_repeat(env_id)), device="cpu", **fixture["kwargs"])
+    env = make_env(env_id, default_action_repeat(env_id))
+    model = AuthorsScheduleBOOM("MlpPolicy", env, device="cpu", **fixture["kwargs"])
     model.policy.load_state_dict(fixture["state_dict"])
     assert model.gamma == pytest.approx(fixture["discount"])
     batches = [SequenceReplayBufferSamples(**batch) for batch in fixture["batches"]]
     return cross_check.our_updates(model, batches, fixture["noises"], fixture["head_pairs"])
 
 
-def test_our_update_equals_the_authors_update(cross_check):
+def test_our_update_equals_the_authors_update():
     """Losses, clipped gradients and weights (target Q and value scale included) after each of two updates."""
     fixture = th.load(FIXTURE, weights_only=True)
-    ours = replay_authors_updates(cross_check, fixture)
+    ours = replay_authors_updates(fixture)
     assert len(ours) == len(fixture["theirs"]) == 2
     for index, (our_record, their_record) in enumerate(zip(ours, fixture["theirs"], strict=True)):
         for name, value in their_record["stats"].items():

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -23,33 +24,19 @@ from optuna.trial import TrialState
 from sb3_boom.distributed import (
     ALGO_ATTR,
     ENV_ATTR,
-    DatabaseUnavailableError,
-    HeartbeatSettings,
     RunQueue,
     StudyMismatchError,
     WaitingMaxTrialsCallback,
     check_study_identity,
-    make_storage,
 )
 from sb3_boom.local_postgres import LocalPostgres, free_port
+from sb3_boom.study_storage import DatabaseUnavailableError, HeartbeatSettings, make_storage
+from studies.zoo_workers import start_zoo_worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Heartbeat every second, a trial silent for 3 s is failed and retried: dead workers are noticed quickly.
 FAST_HEARTBEAT = {"SB3_BOOM_HEARTBEAT_S": "1", "SB3_BOOM_GRACE_S": "3"}
 WORKER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", **FAST_HEARTBEAT}
-# A BOOM small enough for a trial of 200 steps in seconds (the sampler sets the planner and learning rate).
-TINY_ZOO_CONFIG = {
-    "Pendulum-v1": {
-        "policy": "MlpPolicy",
-        "n_timesteps": 200,
-        "policy_kwargs": "dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21)",
-        "batch_size": 16,
-        "learning_starts": 40,
-        "buffer_size": 5000,
-        # 50-step episodes: an evaluation costs a quarter of Pendulum's 200 steps (the eval env gets them too)
-        "env_kwargs": {"max_episode_steps": 50},
-    }
-}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -63,21 +50,6 @@ def postgres():
 
 def load(server: LocalPostgres, study_name: str) -> optuna.Study:
     return optuna.load_study(storage=server.url(), study_name=study_name)
-
-
-def zoo_worker(tmp_path: pathlib.Path, url: str, study_name: str, log_name: str, *extra: str, env_id: str = "Pendulum-v1"):
-    """Start ``python -m rl_zoo3.train --algo boom -optimize`` on the study, as one worker would on its machine."""
-    config = tmp_path / "tiny.yml"
-    if not config.exists():
-        config.write_text(yaml.safe_dump(TINY_ZOO_CONFIG))
-    command = [
-        sys.executable, "-m", "rl_zoo3.train", "--algo", "boom", "--env", env_id, "-conf", str(config),
-        "-optimize", "--storage", url, "--study-name", study_name, "--n-evaluations", "2", "--eval-episodes", "1",
-        "--sampler", "random", "--pruner", "median", "--n-startup-trials", "2", "--num-threads", "1",
-        "-f", str(tmp_path / "logs"), "--no-optim-plots", *extra,
-    ]  # fmt: skip
-    log = open(tmp_path / log_name, "w")
-    return subprocess.Popen(command, cwd=tmp_path, env=WORKER_ENV, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def wait(process: subprocess.Popen, log: pathlib.Path, timeout: float = 240) -> str:
@@ -122,7 +94,7 @@ def running_trial(server: LocalPostgres, study_name: str) -> optuna.trial.Frozen
 def test_zoo_workers_share_one_study(postgres, tmp_path):
     """Two concurrent workers: 4 trials in all (--max-total-trials), each run by one worker, none lost."""
     url = postgres.url(driver="")  # the plain postgresql:// URL of the docs
-    workers = [zoo_worker(tmp_path, url, "shared", f"worker{i}.log", "--max-total-trials", "4") for i in range(2)]
+    workers = [start_zoo_worker(tmp_path, url, "shared", 4, f"worker{i}.log") for i in range(2)]
     outputs = [wait(worker, tmp_path / f"worker{i}.log") for i, worker in enumerate(workers)]
 
     study = load(postgres, "shared")
@@ -149,13 +121,13 @@ def test_zoo_killed_worker_trial_is_retried(postgres, tmp_path):
     which waits for that (the dead trial counts as running) rather than leaving the study unfinished.
     """
     url = postgres.url()
-    victim = zoo_worker(tmp_path, url, "killed", "victim.log", "--max-total-trials", "1")
+    victim = start_zoo_worker(tmp_path, url, "killed", 1, "victim.log")
     try:
         killed = wait_for(lambda: running_trial(postgres, "killed"), 120, "the victim's first trial")
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-    survivor = zoo_worker(tmp_path, url, "killed", "survivor.log", "--max-total-trials", "1")
+    survivor = start_zoo_worker(tmp_path, url, "killed", 1, "survivor.log")
     wait(survivor, tmp_path / "survivor.log")
 
     trials = load(postgres, "killed").get_trials()
@@ -171,7 +143,7 @@ def test_zoo_killed_worker_trial_is_retried(postgres, tmp_path):
 def test_zoo_worker_refuses_a_study_of_another_env(postgres, tmp_path):
     study = optuna.create_study(storage=postgres.url(), study_name="other-env", direction="maximize")
     study.set_user_attr("command", "python -m rl_zoo3.train --algo boom --env MountainCarContinuous-v0 -optimize")
-    worker = zoo_worker(tmp_path, postgres.url(), "other-env", "worker.log", "--max-total-trials", "1")
+    worker = start_zoo_worker(tmp_path, postgres.url(), "other-env", 1, "worker.log")
     worker.wait(timeout=120)
     output = (tmp_path / "worker.log").read_text()
     assert worker.returncode != 0
@@ -185,6 +157,25 @@ def test_check_study_identity_records_then_compares(postgres):
     check_study_identity(study, "boom", "Pendulum-v1")  # the same worker again: fine
     with pytest.raises(StudyMismatchError, match="tunes --algo boom --env Pendulum-v1.*--algo sac --env Pendulum-v1"):
         check_study_identity(study, "sac", "Pendulum-v1")
+
+
+def test_check_study_identity_waits_for_a_half_written_record(postgres):
+    """A worker that starts while the first one has written the algorithm but not yet the env waits for it."""
+    study = optuna.create_study(storage=postgres.url(), study_name="half-written")
+    study.set_user_attr(ALGO_ATTR, "boom")
+    writer = threading.Timer(0.5, study.set_user_attr, (ENV_ATTR, "Pendulum-v1"))
+    writer.start()
+    try:
+        check_study_identity(study, "boom", "Pendulum-v1")
+    finally:
+        writer.join()
+    # Never completed: after the wait, the half record is another study's, and the message says what it holds.
+    lone = optuna.create_study(storage=postgres.url(), study_name="never-completed")
+    lone.set_user_attr(ALGO_ATTR, "boom")
+    started = time.monotonic()
+    with pytest.raises(StudyMismatchError, match="--algo boom --env None"):
+        check_study_identity(lone, "boom", "Pendulum-v1", setup_wait_s=0.5)
+    assert time.monotonic() - started >= 0.5
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() stands in
@@ -435,3 +426,38 @@ def test_best_trial_exports_to_a_zoo_config(postgres, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     saved = next((tmp_path / "logs" / "boom").glob("Pendulum-v1_*/Pendulum-v1/config.yml"))
     assert str(best["lambda_align"]) in saved.read_text()
+
+
+# --- the studies of docs/scaling.md ---------------------------------------------------------------------------
+
+
+def run_study(name: str, *args: str, timeout: float) -> str:
+    """``python -m studies.<name> ...`` from the repository root; its output, asserting that it succeeded."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"studies.{name}", *args], cwd=ROOT, env=WORKER_ENV, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"studies.{name} exited with {result.returncode}:\n{output[-4000:]}"
+    return result.stdout
+
+
+def test_distributed_scaling_study_appends_overheads_and_throughput(postgres, tmp_path):
+    out = tmp_path / "scaling.jsonl"
+    args = ["--storage", postgres.url(), "--workers", "1", "--trials", "2", "--overhead-trials", "3", "--reports", "2"]
+    run_study("distributed_scaling", *args, "--out", str(out), timeout=300)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["kind"], row.get("storage")) for row in rows[:3]] == [
+        ("overhead", "postgresql"),
+        ("overhead", "sqlite"),
+        ("overhead", "journal-file"),
+    ]
+    assert rows[3]["kind"] == "throughput" and rows[3]["workers"] == 1 and rows[3]["trials"] == 2
+
+
+def test_fault_drill_study_loses_no_trial(tmp_path):
+    """The drill of docs/scaling.md on its own throwaway server: a worker killed, the database restarted."""
+    args = ["--workers", "2", "--trials", "3", "--down-s", "1", "--folder", str(tmp_path)]
+    output = run_study("fault_drill", *args, timeout=600)
+    result = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+    assert result["lost"] == 0 and result["finished"] >= 3 and not result["workers_failed"], output

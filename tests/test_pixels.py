@@ -21,44 +21,15 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTran
 
 from sb3_boom import BOOM
 from sb3_boom.buffers import SequenceReplayBuffer
+from sb3_boom.encoders import MIN_IMAGE_SIZE, PixelEncoder, RandomShift, conv_output_size
 from sb3_boom.image_buffer import ImageSequenceReplayBuffer
 from sb3_boom.policies import CnnPolicy, MultiInputPolicy
-from sb3_boom.torch_layers import MIN_IMAGE_SIZE, PixelEncoder, RandomShift, conv_output_size
+from studies.pixels_dot_check import Dot, stacked_dot
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Small networks and planner; the conv layers keep TD-MPC2's kernels and strides.
 TINY = dict(num_samples=16, num_elites=4, num_pi_trajs=2, iterations=2, batch_size=8, learning_starts=30, buffer_size=400)
 TINY_POLICY = dict(latent_dim=16, mlp_dim=32, enc_dim=32, num_q=2, num_bins=21, image_encoder_kwargs=dict(num_channels=4))
-
-
-class Dot(gym.Env):
-    """A bright square that the action moves on a dark image; reward: closeness to the centre."""
-
-    def __init__(self, size: int = 64, channels_last: bool = True, dtype: type = np.uint8, episode_length: int = 20):
-        shape = (size, size, 3) if channels_last else (3, size, size)
-        high = 255 if dtype == np.uint8 else 1.0
-        self.observation_space = spaces.Box(0, high, shape, dtype)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.size, self.channels_last, self.episode_length = size, channels_last, episode_length
-
-    def _obs(self) -> np.ndarray:
-        image = np.zeros((self.size, self.size, 3), np.uint8)
-        row, col = (self.position * (self.size - 6)).astype(int)
-        image[row : row + 6, col : col + 6] = (255, 128, 40)
-        image[..., 2] += np.uint8(self.t)  # every frame differs
-        image = image if self.channels_last else image.transpose(2, 0, 1)
-        return image.astype(self.observation_space.dtype)
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self.position, self.t = self.np_random.uniform(0, 1, 2), 0
-        return self._obs(), {}
-
-    def step(self, action: np.ndarray):
-        self.position = np.clip(self.position + 0.1 * np.asarray(action), 0, 1)
-        self.t += 1
-        reward = -float(np.abs(self.position - 0.5).sum())
-        return self._obs(), reward, False, self.t >= self.episode_length, {}
 
 
 class DotWithState(gym.ObservationWrapper):
@@ -72,10 +43,6 @@ class DotWithState(gym.ObservationWrapper):
 
     def observation(self, observation: np.ndarray) -> dict[str, np.ndarray]:
         return {"pixels": observation, "position": self.env.unwrapped.position.astype(np.float32)}
-
-
-def stacked_dot(n_envs: int = 1, **kwargs) -> VecFrameStack:
-    return VecFrameStack(DummyVecEnv([lambda: Dot(**kwargs)] * n_envs), 3)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -459,6 +426,14 @@ def test_dmc_frames_render_off_screen():
     env.unwrapped._env.step = lambda action: physics_steps.append(1) or step(action)
     env.step(np.zeros(2, np.float32))
     assert len(renders) == 1 and len(physics_steps) == 2
+    # The package's one DMC factory makes the same pixel env.
+    from sb3_boom.envs import make_dmc
+
+    direct, factory = make_dmc_pixels("reacher", "easy"), make_dmc("dm_control/reacher-easy-v0", pixels=True)
+    assert np.array_equal(direct.reset(seed=3)[0], factory.reset(seed=3)[0])
+    for action in np.random.default_rng(0).uniform(-1, 1, (4, 2)).astype(np.float32):
+        first, second = direct.step(action), factory.step(action)
+        assert np.array_equal(first[0], second[0]) and first[1:4] == second[1:4]
     venv = VecFrameStack(DummyVecEnv([lambda: make_dmc_pixels("reacher", "easy")]), 3)
     model = BOOM("CnnPolicy", venv, seed=0, policy_kwargs=TINY_POLICY, **TINY)
     assert model.observation_space.shape == (9, 64, 64) and model.replay_buffer.frame_stack == 3

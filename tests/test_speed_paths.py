@@ -8,9 +8,10 @@ import pytest
 import torch as th
 
 from sb3_boom import BOOM
+from sb3_boom.optim import default_optimizer_kwargs
 from sb3_boom.planner import estimate_value
-from sb3_boom.policies import default_optimizer_kwargs
 from sb3_boom.presets import PRESETS
+from studies.research_switches import set_float32_encoder, set_float32_outputs
 
 
 def test_fused_adam_steps_match_the_multi_tensor_adam(tiny_kwargs):
@@ -62,7 +63,7 @@ def test_cpu_preset_builds_what_it_names_and_trains():
 
 
 def test_mish_matches_torch_mish_in_value_and_gradient():
-    from sb3_boom.policies import _CLOSED_FORM_MISH_MIN_NUMEL, mish
+    from sb3_boom.kernels import _CLOSED_FORM_MISH_MIN_NUMEL, mish
 
     x = th.cat([th.linspace(-60.0, 60.0, 60001), th.randn(10000) * 3, th.tensor([0.0, -0.0, 20.0, 21.0, -20.0])])
     assert x.numel() >= _CLOSED_FORM_MISH_MIN_NUMEL  # large enough for the closed form
@@ -83,7 +84,8 @@ def test_mish_matches_torch_mish_in_value_and_gradient():
 
 
 def test_short_row_softmax_matches_torch_softmax_in_value_and_gradient():
-    from sb3_boom.policies import SimNorm, short_row_softmax
+    from sb3_boom.kernels import short_row_softmax
+    from sb3_boom.torch_layers import SimNorm
 
     # Groups of 8 (SimNorm), with large and equal logits: the max subtraction must keep them finite.
     x = th.cat([th.randn(300, 8) * 5, th.full((1, 8), 80.0), th.tensor([[1e4, -1e4, 0, 0, 0, 0, 0, 0]])])
@@ -102,7 +104,7 @@ def test_short_row_softmax_matches_torch_softmax_in_value_and_gradient():
 
 def test_sparse_dropout_draws_the_bernoulli_mask_distribution():
     """The geometric-gap mask: Binomial(n, p) drop counts, uniform over the tensor, exact scale, gradients."""
-    from sb3_boom.policies import dropout
+    from sb3_boom.kernels import dropout
 
     th.manual_seed(0)
     p, numel, draws = 0.01, 100_000, 300
@@ -201,7 +203,7 @@ def test_planner_multiplies_each_environments_start_latent_once_with_the_per_sam
     from torch.utils.flop_counter import FlopCounterMode
 
     from sb3_boom.planner import estimate_value
-    from sb3_boom.policies import PairInputMLP
+    from sb3_boom.torch_layers import PairInputMLP
 
     model = BOOM("MlpPolicy", "Pendulum-v1", seed=4, precision=precision, **tiny_kwargs)
     policy = model.policy
@@ -360,7 +362,7 @@ def test_bfloat16_keeps_the_dynamics_reward_and_q_output_layers_in_float32(tiny_
 
     for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
         th.testing.assert_close(output, expected, rtol=1e-6, atol=1e-6)
-    policy.set_float32_outputs(False)  # bf16 throughout: each output is then distinguishable from float32
+    set_float32_outputs(policy, False)  # bf16 throughout: each output is then distinguishable from float32
     for output, expected in zip(*outputs_and_float32_outputs(), strict=True):
         assert (output - expected).abs().max() > 1e-4
     for hook in hooks:
@@ -379,9 +381,9 @@ def test_bfloat16_keeps_the_encoder_in_float32(tiny_kwargs):
         th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
         with th.autocast("cpu", dtype=th.bfloat16):
             th.testing.assert_close(policy.encode(observations), expected, rtol=0, atol=0)
-        policy.set_float32_encoder(False)
+        set_float32_encoder(policy, False)
         assert (policy.encode(observations) - expected).abs().max() > 1e-4
-        policy.set_float32_encoder(True)
+        set_float32_encoder(policy, True)
 
 
 def test_bfloat16_update_keeps_float32_state_and_gradients_close_to_float32(tmp_path, tiny_kwargs):

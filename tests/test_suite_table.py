@@ -1,23 +1,14 @@
 """benchmarks/suite_table.py on small synthetic CSVs: the numbers of the benchmark table, not its layout."""
 
 import csv
-import importlib.util
 import pathlib
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from benchmarks import suite_table
+
 COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
 
-
-def load_suite_table():
-    spec = importlib.util.spec_from_file_location("suite_table", REPO_ROOT / "benchmarks" / "suite_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-suite_table = load_suite_table()
 
 # cheetah-run: 3 BOOM seeds to 100k env steps; walker-walk: seed 1 still at 50k (a run in progress).
 # (method, task, seed, policy): [(env step, return, wall_s), ...]

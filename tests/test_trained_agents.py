@@ -8,7 +8,6 @@ end to end on a tiny checkpoint (``python -m rl_zoo3.enjoy`` plays what it write
 
 import copy
 import csv
-import importlib.util
 import json
 import os
 import pathlib
@@ -19,9 +18,10 @@ import numpy as np
 import pytest
 import torch as th
 import yaml
-from gymnasium.wrappers import DtypeObservation, FlattenObservation, RepeatAction
 
+from benchmarks import package_agents
 from sb3_boom import BOOM
+from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -32,14 +32,6 @@ RELATIVE_TOLERANCE, ABSOLUTE_TOLERANCE = 0.10, 20.0
 MAX_AGENT_BYTES = 2_000_000  # the cpu preset's model is ~1.2 MB without its optimizer moments
 
 
-def load_packager():
-    spec = importlib.util.spec_from_file_location("package_agents", REPO_ROOT / "benchmarks" / "package_agents.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-package_agents = load_packager()
 SHIPPED = package_agents.agent_dirs(AGENTS_DIR)
 
 
@@ -99,11 +91,7 @@ RUN_NAME = "boom-zoo__cartpole-swingup__seed3"
 
 def fake_run(checkpoint_dir: pathlib.Path, env_steps: int) -> pathlib.Path:
     """A reproduce.py run folder holding an untrained tiny model, as its checkpoints look."""
-    import gymnasium as gym
-    import shimmy
-
-    gym.register_envs(shimmy)
-    env = RepeatAction(DtypeObservation(FlattenObservation(gym.make(ENV_ID)), np.float32), 2)
+    env = make_dmc(ENV_ID)
     hyperparams = {"policy": "MlpPolicy", **copy.deepcopy(PRESETS["tiny"])}
     model = BOOM("MlpPolicy", env, seed=3, device="cpu", **copy.deepcopy(PRESETS["tiny"]))
     checkpoint = checkpoint_dir / RUN_NAME / "checkpoint"
@@ -177,6 +165,25 @@ def test_enjoy_plays_the_packaged_agent(packaged):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "Episode Length 500" in output  # FrameSkip from config.yml: 1000 env steps in 500 actions
+
+
+def test_export_replay_study_retraces_predict_with_the_same_draws(packaged):
+    """``python -m studies.export_replay`` (docs/export.md) on the packaged agent: TorchScript fed torch's
+    draws plays ``predict``'s episode exactly."""
+    (agent_dir,) = package_agents.agent_dirs(packaged)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "studies.export_replay", str(agent_dir), "--env", ENV_ID],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    returns = {
+        line.split("|")[1].strip(): float(line.split("|")[2])
+        for line in result.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith(f"| {ENV_ID}")
+    }
+    assert len(returns) == 5 and all(np.isfinite(value) for value in returns.values()), result.stdout
+    assert returns["torchscript, torch draws"] == returns["predict"]
 
 
 def test_a_run_short_of_its_budget_is_not_shipped(tmp_path, capsys):

@@ -156,3 +156,31 @@ def test_enjoy_plays_an_unlisted_id_with_action_repeat_2(zoo_runs):
         cwd=zoo_runs,
     )  # fmt: skip
     assert "Episode Length 500" in output  # 1000 env steps in 500 agent steps: FrameSkip from the saved config
+
+
+def rollout(env: gym.Env, steps: int) -> tuple[list[np.ndarray], list[tuple[float, bool, bool]]]:
+    """Observations and (reward, terminated, truncated) of ``steps`` fixed random actions from seed 7."""
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, *env.action_space.shape)).astype(np.float32)
+    observations, outcomes = [env.reset(seed=7)[0]], []
+    for action in actions:
+        observation, reward, terminated, truncated, _ = env.step(action)
+        observations.append(observation)
+        outcomes.append((float(reward), terminated, truncated))
+    return observations, outcomes
+
+
+@pytest.mark.parametrize("env_id", ["dm_control/cartpole-swingup-v0", UNLISTED[0]])
+def test_make_dmc_is_the_env_of_the_zoo_entries(env_id):
+    """sb3_boom.envs.make_dmc (examples, benchmarks) and the RL Zoo's env_wrapper list build the same env."""
+    from sb3_boom.envs import make_dmc
+
+    config = yaml.safe_load(shipped_hyperparams_path().read_text())
+    entry = config[env_id] if env_id in config else dmc_hyperparams(env_id, "cpu")
+    ours = rollout(make_dmc(env_id), 30)  # registers dm_control/* (imports shimmy)
+    zoo_env = get_wrapper_class(entry)(gym.make(env_id))
+    zoos = rollout(zoo_env, 30)
+    assert ours[0][0].dtype == np.float32 and ours[0][0].shape == zoo_env.observation_space.shape
+    assert ours[1] == zoos[1]
+    assert all(np.array_equal(a, b) for a, b in zip(ours[0], zoos[0], strict=True))
+    with pytest.raises(ValueError, match="no Control Suite task"):
+        make_dmc("cartpole")

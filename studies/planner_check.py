@@ -2,8 +2,8 @@
 Check a trained BOOM model's MPPI planner against its policy prior, and probe where the planner's
 value estimate goes wrong.
 
-    python benchmarks/planner_check.py --model runs/model.zip --env dm_control/cartpole-swingup-v0
-    python benchmarks/planner_check.py --model runs/model.zip --env dm_control/cartpole-swingup-v0 \\
+    python -m studies.planner_check --model runs/model.zip --env dm_control/cartpole-swingup-v0
+    python -m studies.planner_check --model runs/model.zip --env dm_control/cartpole-swingup-v0 \\
         --episodes 10 --probe-step 40
 
 1. Returns, episode by episode, each episode from its own initial state (env seeds ``--seed``,
@@ -35,8 +35,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from reproduce import default_action_repeat, make_env
 
+from benchmarks.reproduce import default_action_repeat, make_env
 from sb3_boom import BOOM
 from sb3_boom.losses import two_hot_inv
 from sb3_boom.policies import WorldModelPolicy

@@ -2,7 +2,7 @@
 One set of trained weights in both codes: are sb3-boom's networks the same functions as the authors'
 (molumitu/BOOM_MBRL), does their planner act as ours does with them, and is one training update the same?
 
-    python benchmarks/cross_check.py --authors-path /path/to/BOOM_MBRL --model <run>/model.zip \\
+    python -m studies.cross_check --authors-path /path/to/BOOM_MBRL --model <run>/model.zip \\
         --env dm_control/cartpole-swingup-v0 --episodes 10
 
 1. **Networks.** The weights of a saved sb3-boom model are copied into the authors' ``WorldModel``
@@ -42,15 +42,16 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from compare_authors import authors_config, import_authors, quiet
-from planner_check import play_episode, run_episode
-from reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 
+from benchmarks.reproduce import DMC_PREFIX, default_action_repeat, make_env, task_name
 from sb3_boom import BOOM
 from sb3_boom.boom import TRAIN_STATS
 from sb3_boom.buffers import SequenceReplayBufferSamples
 from sb3_boom.policies import WorldModelPolicy
 from sb3_boom.presets import PRESETS
+from studies.compare_authors import authors_config, import_authors, quiet
+from studies.planner_check import play_episode, run_episode
+from studies.research_switches import AuthorsScheduleBOOM
 
 # Our network name -> theirs; layer names differ only inside NormedLinear.
 NETWORKS = {"encoder": "_encoder", "dynamics": "_dynamics", "reward_head": "_reward", "actor": "_pi"}
@@ -239,7 +240,9 @@ def update_draws(batches: list[Any], num_q: int, seed: int) -> tuple[list[th.Ten
     return noises, head_pairs
 
 
-def our_updates(model: BOOM, batches: list[Any], noises: list[th.Tensor], head_pairs: list[list[int]]) -> list[dict[str, Any]]:
+def our_updates(
+    model: AuthorsScheduleBOOM, batches: list[Any], noises: list[th.Tensor], head_pairs: list[list[int]]
+) -> list[dict[str, Any]]:
     """
     Our training updates, one per batch, with the given draws (two of each per update): after each,
     the statistics it reports (``TRAIN_STATS`` names), the clipped gradients and the weights, both
@@ -282,7 +285,7 @@ def start_updates_alike(policy: WorldModelPolicy, agent: Any) -> None:
     agent.scale._value.copy_(policy.q_scale)
 
 
-def compare_updates(model: BOOM, agent: Any, batches: list[Any], seed: int) -> None:
+def compare_updates(model: AuthorsScheduleBOOM, agent: Any, batches: list[Any], seed: int) -> None:
     """
     The same training updates on both sides from the same weights, batches and random draws (Q dropout
     off): the statistics each side reports, then the clipped gradients and the weights after each update.
@@ -338,7 +341,8 @@ def write_update_fixture(
     """
     th.manual_seed(seed)
     kwargs = {**PRESETS["tiny"], "policy_kwargs": {**PRESETS["tiny"]["policy_kwargs"], "num_q": 3, "dropout": 0.0}}
-    model = BOOM("MlpPolicy", make_env(env_id, default_action_repeat(env_id)), device="cpu", seed=seed, **kwargs)
+    env = make_env(env_id, default_action_repeat(env_id))
+    model = AuthorsScheduleBOOM("MlpPolicy", env, device="cpu", seed=seed, **kwargs)
     policy: WorldModelPolicy = model.policy
     with th.no_grad():
         for parameter in policy.parameters():
@@ -415,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     th.manual_seed(args.seed)
 
-    model = BOOM.load(args.model, device="cpu")
+    model = AuthorsScheduleBOOM.load(args.model, device="cpu")
     policy: WorldModelPolicy = model.policy
     policy.set_training_mode(False)
     cfg = authors_cfg(args.authors_path, modules, task_name(args.env), model)

@@ -4,7 +4,7 @@ with ``predict`` and with its exported planner, ONNX and TorchScript, fed either
 (``planner_draws``, the same numbers ``predict`` draws) or numpy's (examples/deploy_exported.py's
 ``draw_inputs``): the episode returns of a trained planner and of its exported files, side by side.
 
-    python benchmarks/export_replay.py agents/boom/dm_control-cheetah-run-v0_1 --env dm_control/cheetah-run-v0
+    python -m studies.export_replay agents/boom/dm_control-cheetah-run-v0_1 --env dm_control/cheetah-run-v0
 
 The env is built as ``rl_zoo3.enjoy`` builds it (the agent's config.yml, seed 0), torch is seeded
 before each episode, one torch thread.

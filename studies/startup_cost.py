@@ -5,7 +5,7 @@ Runs ``python -c pass`` many times, interleaving runs with the hook and runs wit
 (``SB3_BOOM_DISABLE_ZOO_HOOK=1``), and reports the median wall time of each, their difference with
 a bootstrap 95% interval, and the hook's own import time from ``python -X importtime``.
 
-    python benchmarks/startup_cost.py --runs 300
+    python -m studies.startup_cost --runs 300
 """
 
 import argparse

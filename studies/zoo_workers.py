@@ -1,6 +1,7 @@
 """
-Helpers of the distributed benchmarks (distributed_scaling.py, fault_drill.py): a tiny BOOM config for
-Pendulum-v1 and RL Zoo tuning workers started as separate processes, as on separate machines.
+Helpers of the distributed studies (distributed_scaling.py, fault_drill.py) and of tests/test_distributed.py:
+a tiny BOOM config for Pendulum-v1 and RL Zoo tuning workers started as separate processes, as on separate
+machines.
 """
 
 import os

@@ -3,7 +3,7 @@ Learning curves of the authors' BOOM code (molumitu/BOOM_MBRL) with the same set
 presets, written in the long CSV format of ``benchmarks/reproduce.py`` so that ``benchmarks/plot.py``
 draws both side by side.
 
-    python benchmarks/authors_curve.py --authors-path /path/to/BOOM_MBRL \
+    python -m studies.authors_curve --authors-path /path/to/BOOM_MBRL \
         --tasks dm_control/cartpole-swingup-v0 --seeds 0 1 2 --budget 50000 --eval-freq 10000
 
 Without ``--authors-path``, or when the authors' ``boom`` package does not import from it, the script
@@ -33,11 +33,10 @@ import time
 from typing import Any
 
 import torch as th
-from compare_authors import authors_config, import_authors, quiet
-from reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
 
-from sb3_boom.policies import MODEL_SIZES
-from sb3_boom.presets import PRESETS
+from benchmarks.reproduce import CSV_COLUMNS, DMC_ACTION_REPEAT, DMC_PREFIX, slug, task_name
+from sb3_boom.presets import MODEL_SIZES, PRESETS
+from studies.compare_authors import authors_config, import_authors, quiet
 
 
 def preset_config(path: pathlib.Path, modules: dict[str, Any], task: str, seed: int, preset: str, steps: int, eval_freq: int):

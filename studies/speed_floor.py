@@ -7,8 +7,8 @@ Python) counts as free, so no implementation built on these kernels can be faste
 less work. Given target times (half the authors' times, from ``compare_authors.py``), it says how
 much of each target the floor already takes.
 
-    python benchmarks/speed_floor.py --env dm_control/cartpole-swingup-v0 --model-size 1 --threads 1
-    python benchmarks/speed_floor.py --model-size 5 --threads 1 --target-plan-ms 431 --target-update-ms 338
+    python -m studies.speed_floor --env dm_control/cartpole-swingup-v0 --model-size 1 --threads 1
+    python -m studies.speed_floor --model-size 5 --threads 1 --target-plan-ms 431 --target-update-ms 338
 
 The operations are counted on the eager path (a ``TorchDispatchMode``, as ``FlopCounterMode``
 counts matmuls); a compiled program evaluates the same transcendentals once per element too. Each
@@ -24,12 +24,12 @@ import time
 from typing import Any
 
 import torch as th
-from throughput import count_flops, cpu_description, make_env, matmul_peak_flops, median_seconds
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from benchmarks.throughput import count_flops, cpu_description, make_env, matmul_peak_flops, median_seconds
 from sb3_boom import BOOM
 
-DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "speed_floor.jsonl"
+DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "speed_floor.jsonl"
 aten = th.ops.aten
 
 # Operator -> the family it is timed as. Forward and backward passes of the same function share a family

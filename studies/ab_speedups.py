@@ -16,15 +16,15 @@ precision (compiled before timing; compare with the eager row of the same precis
 with the Q heads' dropout in the training losses only (``q_dropout="train"``) vs. also in the planner
 and the TD target (``q_dropout="always"``).
 
-    python benchmarks/ab_speedups.py --threads 2 --model-size 1
-    python benchmarks/ab_speedups.py --threads 1 --model-size cpu
-    python benchmarks/ab_speedups.py --threads 1 --model-size 1 --compile bfloat16
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only start-latent --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only pi-rollout --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only mish-form --repeats 20
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only precision --repeats 10
-    python benchmarks/ab_speedups.py --threads 1 --model-size 5 --only q-split --repeats 30
-    python benchmarks/ab_speedups.py --threads 1 --model-size cpu --only q-dropout --repeats 30
+    python -m studies.ab_speedups --threads 2 --model-size 1
+    python -m studies.ab_speedups --threads 1 --model-size cpu
+    python -m studies.ab_speedups --threads 1 --model-size 1 --compile bfloat16
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only start-latent --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only pi-rollout --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only mish-form --repeats 20
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only precision --repeats 10
+    python -m studies.ab_speedups --threads 1 --model-size 5 --only q-split --repeats 30
+    python -m studies.ab_speedups --threads 1 --model-size cpu --only q-dropout --repeats 30
 
 ``--only start-latent`` times just the planner with and without the shared start latent,
 ``--only pi-rollout`` just the planner with the proposals rolled out once and in every iteration
@@ -42,13 +42,14 @@ from collections.abc import Callable
 
 import torch as th
 import torch.nn.functional as F
-from throughput import count_flops, make_env
 
 import sb3_boom.planner as planner_module
-import sb3_boom.policies as policies_module
+import sb3_boom.torch_layers as layers_module  # the layers look the CPU kernels up in this module
+from benchmarks.throughput import count_flops, make_env
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
 from sb3_boom.presets import PRESETS
+from studies.research_switches import set_float32_encoder, set_float32_outputs
 
 OPTIMIZERS = {
     "fused Adam": dict(fused=True),
@@ -136,8 +137,8 @@ PRECISION_VARIANTS = {
 def set_precision_variant(policy, name: str) -> None:
     precision, float32_encoder, float32_outputs = PRECISION_VARIANTS[name]
     policy.precision = precision
-    policy.set_float32_encoder(float32_encoder)
-    policy.set_float32_outputs(float32_outputs)
+    set_float32_encoder(policy, float32_encoder)
+    set_float32_outputs(policy, float32_outputs)
 
 
 def main() -> None:
@@ -189,7 +190,7 @@ def main() -> None:
         )
         compiled.learn(110)  # compiles the update's losses and the planner's value estimate
     obs = policy.flatten_observation(th.as_tensor(env.reset()))
-    ours = (policies_module.mish, policies_module.short_row_softmax, policies_module.dropout)
+    ours = (layers_module.mish, layers_module.short_row_softmax, layers_module.dropout)
     # Each variant swaps one of sb3-boom's CPU kernels back to torch's own.
     kernel_variants = {
         "sb3-boom kernels": ours,
@@ -256,10 +257,10 @@ def main() -> None:
             continue
         if args.only == "mish-form":
             for form, function in (("exp", exp_form_mish), ("sigmoid", ours[0])):
-                policies_module.mish = function
+                layers_module.mish = function
                 times[f"update, Mish {form} form"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
                 times[f"plan, Mish {form} form"].append(seconds(lambda: policy.plan(obs)))
-            policies_module.mish = ours[0]
+            layers_module.mish = ours[0]
             continue
         if args.only == "q-split":
             times["update, Q input concatenated"].append(update_seconds(concatenated=True))
@@ -282,10 +283,10 @@ def main() -> None:
         for name, model in models.items():
             times[f"update, {name}"].append(seconds(lambda model=model: model.train(1, batch_size=model.batch_size)))
         for name, kernels in kernel_variants.items():
-            policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = kernels
+            layers_module.mish, layers_module.short_row_softmax, layers_module.dropout = kernels
             times[f"update, fused Adam, {name}"].append(seconds(lambda: fused.train(1, batch_size=fused.batch_size)))
             times[f"plan, {name}"].append(seconds(lambda: policy.plan(obs)))
-        policies_module.mish, policies_module.short_row_softmax, policies_module.dropout = ours
+        layers_module.mish, layers_module.short_row_softmax, layers_module.dropout = ours
         times["plan, start latent per sample"].append(plan_seconds(value_of_per_sample_latents))
         times["update, Q input concatenated"].append(update_seconds(concatenated=True))
     print(f"{args.env}, model size {args.model_size}, {args.threads} threads, median of {args.repeats}")

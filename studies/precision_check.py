@@ -13,13 +13,13 @@ together and rounding can reorder them). Reported per spread, averaged over the 
   reward and Q output layers stay float32) with the float32 ones, and the share of MPPI's elites
   (the top ``--elites`` of ``--samples``) both precisions pick;
 - ``bf16 throughout``: the same with the encoder and those output layers in bf16 too
-  (``set_float32_encoder(False)``, ``set_float32_outputs(False)``);
+  (``set_float32_encoder`` and ``set_float32_outputs`` of studies/research_switches.py);
 - ``heads``: the same for float32 against float32 with another draw of the two Q heads and of the
   prior's action: the ranking noise the planner has anyway, as a yardstick.
 
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --gradients 6
-    python benchmarks/precision_check.py --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
+    python -m studies.precision_check --checkpoint <run>/checkpoint
+    python -m studies.precision_check --checkpoint <run>/checkpoint --gradients 6
+    python -m studies.precision_check --checkpoint <run>/checkpoint --returns-env dm_control/cartpole-swingup-v0 \
         --eval-seed 10002
 
 With ``--returns-env``, it also plays ``--episodes`` deterministic episodes with the planner and
@@ -44,11 +44,12 @@ import pathlib
 import numpy as np
 import torch as th
 import torch.nn.functional as F
-from reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from stable_baselines3.common.env_util import make_vec_env
 
+from benchmarks.reproduce import EVAL_SEED_OFFSET, default_action_repeat, evaluate_returns, make_env
 from sb3_boom import BOOM
 from sb3_boom.planner import estimate_value
+from studies.research_switches import set_float32_encoder, set_float32_outputs
 
 
 def rank_agreement(values: th.Tensor, reference: th.Tensor, num_elites: int) -> tuple[float, float]:
@@ -121,11 +122,11 @@ def gradient_agreement(model: BOOM, num_batches: int, seed: int) -> None:
         compare("float32, other draws", *update_gradients(model, batches[index], "float32", draw + 1), reference)
         compare("float32, next batch", *update_gradients(model, batches[index + 1], "float32", draw), reference)
         for label, (float32_encoder, float32_outputs) in BF16_VARIANTS.items():
-            policy.set_float32_encoder(float32_encoder)
-            policy.set_float32_outputs(float32_outputs)
+            set_float32_encoder(policy, float32_encoder)
+            set_float32_outputs(policy, float32_outputs)
             compare(label, *update_gradients(model, batches[index], "bfloat16", draw), reference)
-        policy.set_float32_encoder(True)
-        policy.set_float32_outputs(True)
+        set_float32_encoder(policy, True)
+        set_float32_outputs(policy, True)
     policy.precision = "float32"
     policy.set_training_mode(False)
     print(f"Gradients of one update against float32 with the same draws, mean over {num_batches} batches:")
@@ -210,11 +211,11 @@ def main(argv: list[str] | None = None) -> None:
         actions = (mean[None, :, None, :] + spread * noise).clamp(-1.0, 1.0)
         reference = value("float32", 1, actions)
         agreements = [rank_agreement(value("bfloat16", 1, actions), reference, args.elites)]
-        policy.set_float32_encoder(False)
-        policy.set_float32_outputs(False)
+        set_float32_encoder(policy, False)
+        set_float32_outputs(policy, False)
         agreements.append(rank_agreement(value("bfloat16", 1, actions), reference, args.elites))
-        policy.set_float32_encoder(True)
-        policy.set_float32_outputs(True)
+        set_float32_encoder(policy, True)
+        set_float32_outputs(policy, True)
         agreements.append(rank_agreement(value("float32", 2, actions), reference, args.elites))
         cells = " | ".join(f"{spearman:.4f} | {shared:.3f}" for spearman, shared in agreements)
         print(f"| {spread} | {reference.std(-1).mean().item():.4f} | {cells} |")

@@ -3,7 +3,7 @@ Where the time of an agent step goes when BOOM learns DMC from pixels (docs/pixe
 and simulation, planning (MPPI, encoder included), and the update (conv forward/backward of the
 pixel encoder on the batch's ``(H + 1) x B`` stacked frames, and the rest of the update).
 
-    python benchmarks/pixels_profile.py --task finger-spin --steps 200 --threads 1
+    python -m studies.pixels_profile --task finger-spin --steps 200 --threads 1
 
 Measured on a model after ``--warmup`` random steps (so that a batch can be drawn), with the preset
 ``cpu_pixels`` unless ``--boom-kwargs`` changes it. Prints one line per part and the agent steps/s
@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import pathlib
-import sys
 import time
 
 import numpy as np
@@ -22,12 +21,11 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecFrameStack
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from reproduce import merge, parse_kwargs  # noqa: E402
-
-from sb3_boom import BOOM  # noqa: E402
-from sb3_boom.dmc import FRAME_STACK, make_dmc_pixels  # noqa: E402
-from sb3_boom.presets import PRESETS  # noqa: E402
+from benchmarks.reproduce import merge, parse_kwargs
+from sb3_boom import BOOM
+from sb3_boom.dmc import FRAME_STACK
+from sb3_boom.envs import make_dmc
+from sb3_boom.presets import PRESETS
 
 
 def timed(fn, repeats: int) -> float:
@@ -49,8 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--out", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
     th.set_num_threads(args.threads)
-    domain, task = args.task.split("-", 1)
-    env = VecFrameStack(make_vec_env(make_dmc_pixels, env_kwargs=dict(domain=domain, task=task), seed=0), FRAME_STACK)
+    env = VecFrameStack(make_vec_env(make_dmc, env_kwargs=dict(env_id=args.task, pixels=True), seed=0), FRAME_STACK)
     kwargs = merge(dict(PRESETS[args.preset]), parse_kwargs(args.boom_kwargs))
     kwargs.update(learning_starts=args.warmup)
     model = BOOM("CnnPolicy", env, seed=0, **kwargs)

@@ -9,8 +9,8 @@ It prints the trials completed, failed, retried and lost (trials that ended neit
 were not retried, trials left running or waiting, and completed trials missing after the restart): lost
 must be 0. Without ``--storage`` it starts a throwaway server from the system's binaries.
 
-    python benchmarks/fault_drill.py --workers 2 --trials 6
-    python benchmarks/fault_drill.py --storage postgresql://user:password@host/optuna --study-name drill
+    python -m studies.fault_drill --workers 2 --trials 6
+    python -m studies.fault_drill --storage postgresql://user:password@host/optuna --study-name drill
 """
 
 import argparse
@@ -18,18 +18,16 @@ import json
 import pathlib
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from zoo_workers import start_zoo_worker  # noqa: E402
-
-from sb3_boom.distributed import normalize_url, study_counts  # noqa: E402
-from sb3_boom.local_postgres import LocalPostgres  # noqa: E402
+from sb3_boom.distributed import study_counts
+from sb3_boom.local_postgres import LocalPostgres
+from sb3_boom.study_storage import normalize_url
+from studies.zoo_workers import start_zoo_worker
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

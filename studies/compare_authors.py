@@ -3,8 +3,8 @@ Speed of sb3-boom side by side with the authors' BOOM code (molumitu/BOOM_MBRL) 
 process, on the same dm_control tasks, model presets and planner settings. Prints a table and
 appends one JSON row per (task, model size, side).
 
-    python benchmarks/compare_authors.py --authors-path /path/to/BOOM_MBRL
-    python benchmarks/compare_authors.py --authors-path /path/to/BOOM_MBRL --tasks cartpole-swingup --sizes 1 --repeats 10
+    python -m studies.compare_authors --authors-path /path/to/BOOM_MBRL
+    python -m studies.compare_authors --authors-path /path/to/BOOM_MBRL --tasks cartpole-swingup --sizes 1 --repeats 10
 
 Without ``--authors-path``, or when the authors' ``boom`` package does not import from it, the
 script says so and exits 0. Their code is only imported, never shipped here. As published it does
@@ -89,9 +89,11 @@ from unittest import mock
 import gymnasium as gym
 import numpy as np
 import torch as th
-from throughput import count_flops, cpu_description, matmul_peak_flops
 
-DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "compare_authors.jsonl"
+from benchmarks.throughput import count_flops, cpu_description, matmul_peak_flops
+from sb3_boom.envs import make_dmc
+
+DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "compare_authors.jsonl"
 AUTHORS_MODULES = (
     "boom.common.parser",
     "boom.common.seed",
@@ -245,13 +247,8 @@ class AuthorsSide:
 
 
 def make_our_env(task: str) -> gym.Env:
-    import shimmy  # noqa: F401  (registers dm_control/* envs)
-    from gymnasium.wrappers import DtypeObservation, FlattenObservation
-    from rl_zoo3.wrappers import FrameSkip
-
-    env = gym.make(f"dm_control/{task}-v0")
-    env = DtypeObservation(FlattenObservation(env), np.float32)
-    return FrameSkip(env, skip=2)
+    """``task`` (``<domain>-<task>``) as hyperparams/boom.yml makes it: flat float32 observations, action repeat 2."""
+    return make_dmc(task)
 
 
 class OursSide:

@@ -11,8 +11,8 @@ Scaling of distributed tuning (docs/scaling.md), on whatever machine runs it:
 Without ``--storage`` it starts a throwaway PostgreSQL (fsync on) from the system's binaries. One JSON line
 per measurement is appended to ``--out``.
 
-    python benchmarks/distributed_scaling.py --workers 1 2 4 --trials 8
-    python benchmarks/distributed_scaling.py --skip-throughput --overhead-trials 50 --reports 20
+    python -m studies.distributed_scaling --workers 1 2 4 --trials 8
+    python -m studies.distributed_scaling --skip-throughput --overhead-trials 50 --reports 20
 """
 
 import argparse
@@ -21,19 +21,16 @@ import os
 import pathlib
 import platform
 import statistics
-import sys
 import tempfile
 import time
 
 import optuna
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from zoo_workers import start_zoo_worker  # noqa: E402
-
-from sb3_boom.distributed import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes  # noqa: E402
-from sb3_boom.local_postgres import LocalPostgres  # noqa: E402
-from sb3_boom.zoo import sample_boom_params  # noqa: E402
+from sb3_boom.local_postgres import LocalPostgres
+from sb3_boom.study_storage import HeartbeatSettings, make_storage, normalize_url, warnings_as_notes
+from sb3_boom.zoo import sample_boom_params
+from studies.zoo_workers import start_zoo_worker
 
 
 def throughput(url: str, workers: int, trials: int, folder: pathlib.Path) -> dict:

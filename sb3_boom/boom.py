@@ -10,6 +10,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 import torch.nn.functional as F
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -650,7 +651,9 @@ class BOOM(OffPolicyAlgorithm):
         return ["policy", "policy.optimizer", "policy.pi_optimizer"], []
 
     @staticmethod
-    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+    def _wrap_env(env: GymEnv | str, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        # An env id is made here, as the constructor makes one: SB3's load and set_env pass it on unmade.
+        env = maybe_make_env(env, verbose)
         # Before SB3's own assertion, which names neither BOOM nor the fix (and is gone under python -O).
         check_action_space(env.action_space)
         return OffPolicyAlgorithm._wrap_env(env, verbose, monitor_wrapper)

@@ -355,6 +355,16 @@ def test_nan_loss_stops_with_the_name_of_the_loss(tiny_kwargs):
         model.train(gradient_steps=2, batch_size=8)
 
 
+def test_load_and_set_env_take_an_env_id(tmp_path, tiny_kwargs):
+    """As the constructor does: BOOM.load(path, env="Pendulum-v1") and set_env("Pendulum-v1") make the env."""
+    BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs).save(tmp_path / "boom")
+    model = BOOM.load(tmp_path / "boom", env="Pendulum-v1")
+    assert model.get_env().num_envs == 1 and model.get_env().observation_space.shape == (3,)
+    model.learn(model.learning_starts + 5)
+    model.set_env("Pendulum-v1")
+    assert model.get_env().action_space.shape == (1,)
+
+
 def test_loading_a_model_that_is_not_boom(tmp_path):
     SAC("MlpPolicy", "Pendulum-v1", buffer_size=100).save(tmp_path / "sac")
     with pytest.raises(ValueError, match="not a BOOM model"):

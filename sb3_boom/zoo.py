@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import pathlib
 import sys
+from collections import OrderedDict
 from types import ModuleType
 from typing import Any
 
@@ -78,6 +79,39 @@ def dmc_hyperparams(env_id: str, device: Any = "auto") -> dict[str, Any]:
         "env_wrapper": DMC_ENV_WRAPPER,
     }
     return copy.deepcopy(entry)  # rl_zoo3 writes into the entry, SB3 into policy_kwargs
+
+
+PRESET_KEY = "preset"
+
+
+def expand_preset(hyperparams: dict[str, Any], command_line: dict[str, Any]) -> dict[str, Any]:
+    """
+    Replace a ``preset`` key of an RL Zoo entry by the settings it names in :data:`sb3_boom.presets.PRESETS`
+    (``--hyperparams preset:"'cpu'"``, or ``preset: cpu`` in a config file).
+
+    A preset given in the config entry fills in what the entry does not set. One given on the command
+    line replaces the whole setting that presets govern (model, planner, batch, warm-up, buffer: the keys of
+    any preset): the entry's values of those keys are dropped, so ``preset:"'paper'"`` on a CPU entry gives
+    BOOM's defaults where the paper preset leaves them. The command line's other keys still win over it.
+
+    :param hyperparams: the entry, with the Optuna trial's and the command line's values already applied
+    :param command_line: rl_zoo3's ``--hyperparams`` (``ExperimentManager.custom_hyperparams``)
+    :return: a new dict without the ``preset`` key
+    """
+    rest = {key: value for key, value in hyperparams.items() if key != PRESET_KEY}
+    name = hyperparams[PRESET_KEY]
+    if name not in PRESETS:
+        raise ValueError(
+            f"preset {name!r} is not one of {sorted(PRESETS)} (sb3_boom.presets.PRESETS). On the command line a "
+            f"preset is a Python string: --hyperparams preset:\"'cpu'\""
+        )
+    preset = copy.deepcopy(PRESETS[name])  # SB3 writes into policy_kwargs
+    if PRESET_KEY in command_line:
+        overrides = {key: value for key, value in command_line.items() if key != PRESET_KEY}
+        governed = set().union(*PRESETS.values())
+        entry = {key: value for key, value in rest.items() if key not in governed}
+        return {**entry, **preset, **overrides}
+    return {**preset, **rest}
 
 
 def _check_registered(env_id: str) -> None:
@@ -175,6 +209,11 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
             hyperparams, saved_hyperparams = read_derived_hyperparameters(self, dmc_hyperparams(env_id, self.device))
         else:
             hyperparams, saved_hyperparams = original_read(self)
+        if self.algo == ALGO_NAME and PRESET_KEY in hyperparams:
+            # config.yml records the settings the preset stands for, so that the run can be repeated as saved
+            hyperparams = expand_preset(hyperparams, self.custom_hyperparams or {})
+            saved_hyperparams = OrderedDict((key, hyperparams[key]) for key in sorted(hyperparams))
+            print(f"Preset expanded ({', '.join(f'{key}={value!r}' for key, value in saved_hyperparams.items())})")
         # rl_zoo3 2.9 gives the eval env the config's env_kwargs only when --env-kwargs is also set
         # (its comment says it means to always do so). HumanoidBench entries rely on it: their
         # render_mode None spares an off-screen OpenGL renderer per env.
@@ -230,7 +269,6 @@ def read_derived_hyperparameters(manager: Any, entry: dict[str, Any]) -> tuple[d
     :param entry: the derived entry (:func:`dmc_hyperparams`)
     :return: the hyperparameters and their key-sorted copy that rl_zoo3 saves as ``config.yml``
     """
-    from collections import OrderedDict
     from pprint import pprint
 
     env_id = manager.env_name.gym_id

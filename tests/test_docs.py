@@ -21,9 +21,24 @@ NOT_EXECUTED = {"export.md", "scaling.md", "humanoidbench.md", "benchmark_table.
 
 def _sphinx(builder: str, tmp_path: pathlib.Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / builder)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            builder,
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / builder),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -37,8 +52,22 @@ def test_site_builds_without_warnings(built_site):
     tmp_path, result = built_site
     assert result.returncode == 0, result.stdout + result.stderr
     html = tmp_path / "html"
-    for page in ("index", "install", "quickstart", "boom", "rl_zoo", "speed", "evaluation", "troubleshooting",
-                 "validation", "changelog", "export", "scaling", "humanoidbench", "benchmark_table"):
+    for page in (
+        "index",
+        "install",
+        "quickstart",
+        "boom",
+        "rl_zoo",
+        "speed",
+        "evaluation",
+        "troubleshooting",
+        "validation",
+        "changelog",
+        "export",
+        "scaling",
+        "humanoidbench",
+        "benchmark_table",
+    ):
         assert (html / f"{page}.html").exists(), page
     # autodoc found the classes and their parameters.
     boom_page = (html / "boom.html").read_text()

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sb3_boom import zoo
+from sb3_boom.presets import PRESETS
 
 
 def test_rl_zoo_knows_boom_in_a_fresh_interpreter():
@@ -95,8 +96,6 @@ def test_the_eval_env_gets_the_config_env_kwargs(tmp_path):
 
 
 def test_easy_dmc_entries_ship_the_cpu_preset():
-    from sb3_boom.presets import PRESETS
-
     config = yaml.safe_load(zoo.shipped_hyperparams_path().read_text())
     preset = PRESETS["cpu"]
     easy = ["walker-walk", "walker-stand", "reacher-easy", "finger-spin", "cartpole-swingup", "pendulum-swingup"]
@@ -124,3 +123,42 @@ def test_an_rl_zoo_without_what_the_integration_reads_is_named_with_the_supporte
     # The installed rl_zoo3 has all of them: a real ExperimentManager for --algo boom passes the check.
     manager = exp_manager.ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", "/tmp/sb3-boom-zoo-check")
     assert manager.config.endswith("boom.yml")
+
+
+def test_a_preset_in_an_entry_fills_in_what_the_entry_does_not_set():
+    entry = {"policy": "MlpPolicy", "preset": "cpu", "batch_size": 256, "lambda_align": "auto"}
+    expanded = zoo.expand_preset(entry, command_line={})
+    assert "preset" not in expanded and expanded["batch_size"] == 256  # the entry's own value wins
+    assert expanded["num_samples"] == PRESETS["cpu"]["num_samples"] and expanded["policy_kwargs"] == {"model_size": "cpu"}
+    expanded["policy_kwargs"]["model_size"] = 5  # SB3 writes into policy_kwargs: never into PRESETS
+    assert PRESETS["cpu"]["policy_kwargs"] == {"model_size": "cpu"}
+
+
+def test_a_preset_on_the_command_line_replaces_the_entrys_settings_but_not_the_command_lines():
+    # a listed easy entry (planner keys spelled out), with --hyperparams preset:"'paper'" batch_size:64
+    entry = {"policy": "MlpPolicy", "policy_kwargs": "dict(model_size='cpu')", "num_samples": 128, "batch_size": 64}
+    command_line = {"preset": "paper", "batch_size": 64}
+    expanded = zoo.expand_preset({**entry, **command_line}, command_line)
+    assert expanded["policy_kwargs"] == {"model_size": 5} and expanded["batch_size"] == 64
+    assert "num_samples" not in expanded  # the paper preset leaves the planner to BOOM's defaults (512)
+    assert expanded["policy"] == "MlpPolicy"  # keys no preset governs stay
+    with pytest.raises(ValueError, match=r"preset 'gpu' is not one of .*--hyperparams preset:\"'cpu'\""):
+        zoo.expand_preset({"preset": "gpu"}, command_line={"preset": "gpu"})
+
+
+def test_the_experiment_manager_expands_a_preset_and_saves_what_it_stands_for(tmp_path):
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    config = tmp_path / "boom.yml"
+    config.write_text("Pendulum-v1:\n  policy: MlpPolicy\n  n_timesteps: 100\n  preset: tiny\n  batch_size: 8\n")
+    manager = ExperimentManager(argparse.Namespace(), "boom", "Pendulum-v1", str(tmp_path), config=str(config))
+    hyperparams, saved = manager.read_hyperparameters()
+    assert "preset" not in hyperparams and "preset" not in saved and list(saved) == sorted(saved)
+    assert hyperparams["batch_size"] == 8 and hyperparams["num_samples"] == PRESETS["tiny"]["num_samples"]
+    # --hyperparams preset:"'cpu'" replaces the entry's preset and its batch size
+    manager = ExperimentManager(
+        argparse.Namespace(), "boom", "Pendulum-v1", str(tmp_path), config=str(config), hyperparams={"preset": "cpu"}
+    )
+    hyperparams, saved = manager.read_hyperparameters()
+    assert {key: hyperparams[key] for key in PRESETS["cpu"]} == PRESETS["cpu"] and "learning_starts" not in hyperparams
+    assert dict(saved) == hyperparams

@@ -84,15 +84,21 @@ def test_optimize_runs_trials_with_the_boom_sampler(tmp_path):
 
 
 def test_dm_control_dog_run_with_the_checkout_conf_file(tmp_path):
-    """The paper's hardest DMC task through shimmy with ``--conf-file hyperparams/boom.yml``."""
+    """
+    The paper's hardest DMC task through shimmy with ``--conf-file hyperparams/boom.yml``, and a named
+    preset in place of the entry's 5M model, as a CPU user trains it (``preset:"'cpu'"``; tiny here).
+    """
     output = run_zoo(
         "train", "--algo", "boom", "--env", "dm_control/dog-run-v0", "-n", "60", "--eval-freq", "-1",
-        "--conf-file", str(REPO_ROOT / "hyperparams" / "boom.yml"), "--hyperparams", *TINY_OVERRIDES[:-1],
-        "learning_starts:50", "iterations:2", "num_pi_trajs:4", cwd=tmp_path,
+        "--conf-file", str(REPO_ROOT / "hyperparams" / "boom.yml"), "--hyperparams", "preset:'tiny'",
+        "learning_starts:50", cwd=tmp_path,
     )  # fmt: skip
     run_dir = tmp_path / "logs" / "boom" / "dm_control-dog-run-v0_1"
     assert (run_dir / "dm_control-dog-run-v0.zip").is_file(), output[-2000:]
     config = dict(yaml.unsafe_load((run_dir / "dm_control-dog-run-v0" / "config.yml").read_text()))
+    assert "preset" not in config and config["learning_starts"] == 50  # the command line wins over the preset
+    assert (config["num_samples"], config["iterations"], config["batch_size"]) == (32, 2, 16)  # PRESETS["tiny"]
+    assert config["lambda_align"] == "auto"  # the entry's keys that no preset governs stay
     wrappers = [next(iter(w)) if isinstance(w, dict) else w for w in config["env_wrapper"]]
     assert wrappers == [
         "gymnasium.wrappers.FlattenObservation",

@@ -1,0 +1,204 @@
+"""
+The high-dimensional page of the benchmarks: BOOM's runs of a hard DMC task on a CPU budget (dog-stand with
+the ``cpu`` preset), evaluation by evaluation, beside the published curves at the same env steps.
+
+    python benchmarks/highdim_table.py --runs 'benchmarks/results/highdim/*.csv' --task dog-stand \\
+        --out docs/highdim.md --plot docs/img/highdim/dog-stand.png
+
+Published curves, on env steps:
+
+- TD-MPC2 and SAC (5M model on a GPU; the TD-MPC2 repository's per-seed curves, a point every 100k env
+  steps): seed mean, linearly interpolated between its points where ours fall in between (marked ``~``);
+- BOOM (its repository's 3-seed mean on a nominal 100k * i axis). BOOM's trainer logs agent steps, so
+  the file's step 100k is read as 200k env steps (action repeat 2), as benchmarks/plot.py reads it; the
+  same file's TD-MPC2 entries sit on env steps, so the other reading (step = env steps) is shown too.
+"""
+
+import argparse
+import os
+import pathlib
+import shlex
+import sys
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+if __package__:  # imported as benchmarks.highdim_table
+    from benchmarks import suite_table
+else:  # python benchmarks/highdim_table.py: this folder is sys.path[0]
+    import suite_table
+
+REFERENCE_DIR = suite_table.BENCHMARKS_DIR / "reference"
+AGENT_STEP_READING = "BOOM (published, x = agent steps)"
+ENV_STEP_READING = "BOOM (published, x = env steps)"
+
+
+def published_curves(task: str, reference_dir: pathlib.Path = REFERENCE_DIR) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Seed-mean curves ``name -> (env steps, return)`` of the published methods on ``task``."""
+    curves = {}
+    tdmpc2 = suite_table.read_reference(reference_dir / "tdmpc2.csv")
+    for method, name in (("tdmpc2", "TD-MPC2 (published)"), ("sac", "SAC (published)")):
+        rows = tdmpc2[(tdmpc2["task"] == task) & (tdmpc2["method"] == method)]
+        if not rows.empty:
+            mean = rows.groupby("step")["reward"].mean().sort_index()
+            curves[name] = (mean.index.to_numpy(np.int64), mean.to_numpy(np.float64))
+    boom = pd.read_csv(reference_dir / "boom.csv", comment="#")
+    rows = boom[(boom["task"] == task) & (boom["method"] == "boom")].sort_values("step")
+    if not rows.empty:
+        nominal, reward = rows["step"].to_numpy(np.int64), rows["reward"].to_numpy(np.float64)
+        curves[AGENT_STEP_READING] = (nominal * suite_table.DMC_ACTION_REPEAT, reward)
+        curves[ENV_STEP_READING] = (nominal, reward)
+    return curves
+
+
+def value_at(curve: tuple[np.ndarray, np.ndarray], step: int) -> str:
+    """The curve at ``step``: exact on its grid, ``~`` interpolated between points, ``-`` outside it."""
+    steps, values = curve
+    if step < steps[0] or step > steps[-1]:
+        return "-"
+    exact = np.flatnonzero(steps == step)
+    if exact.size:
+        return f"{values[exact[0]]:.0f}"
+    return f"~{np.interp(step, steps, values):.0f}"
+
+
+def our_curve(runs: pd.DataFrame, method: str, task: str, policy: str) -> pd.DataFrame:
+    """Per evaluation step: mean, population std and count over seeds, and the mean training wall time."""
+    rows = runs[(runs["method"] == method) & (runs["task"] == task) & (runs["policy"] == policy)]
+    return rows.groupby("step").agg(
+        mean=("reward", "mean"),
+        std=("reward", lambda values: float(np.std(values))),
+        seeds=("seed", "nunique"),
+        wall_s=("wall_s", "mean"),
+    )
+
+
+def plot(task: str, planner: pd.DataFrame, prior: pd.DataFrame, runs: pd.DataFrame, method: str, path: pathlib.Path) -> None:
+    """Each seed's planner curve, the seed mean of planner and prior, and the published curves to our last step."""
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    of_task = runs[(runs["method"] == method) & (runs["task"] == task)]
+    for seed, rows in of_task[of_task["policy"] == "planner"].groupby("seed"):
+        rows = rows.sort_values("step")
+        ax.plot(rows["step"], rows["reward"], color="C0", alpha=0.35, linewidth=1, label=f"planner, seed {seed}")
+    ax.plot(planner.index, planner["mean"], color="C0", marker="o", markersize=3, label="BOOM planner (ours, seed mean)")
+    ax.plot(prior.index, prior["mean"], color="C9", marker="o", markersize=3, label="BOOM prior (ours, seed mean)")
+    last = int(planner.index.max())
+    styles = {
+        "TD-MPC2 (published)": ("C3", "--"),
+        "SAC (published)": ("C1", "--"),
+        AGENT_STEP_READING: ("C4", "--"),
+        ENV_STEP_READING: ("C4", ":"),
+    }
+    for name, (steps, values) in published_curves(task).items():
+        keep = steps <= max(last, 200_000)
+        color, style = styles[name]
+        ax.plot(steps[keep], values[keep], color=color, linestyle=style, marker="s", markersize=3, linewidth=1, label=name)
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.set_xlabel("env steps (agent steps x action repeat 2)")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(f"{task}: BOOM, cpu preset, on a CPU")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+
+
+def markdown(
+    runs: pd.DataFrame, method: str, task: str, hardware: str, plot_ref: str | None, command: str, budget: int
+) -> str:
+    planner, prior = (our_curve(runs, method, task, policy) for policy in ("planner", "prior"))
+    if planner.empty:
+        raise SystemExit(f"no planner rows of method {method!r} on {task!r} in the runs")
+    curves = published_curves(task)
+    names = list(curves)
+    seeds = sorted(int(seed) for seed in runs.loc[(runs["method"] == method) & (runs["task"] == task), "seed"].unique())
+    last = int(planner.index.max())
+    wall_s = float(planner.loc[last, "wall_s"])
+    rate = last / suite_table.DMC_ACTION_REPEAT / wall_s
+    out = str(runs.loc[runs["method"] == method, "csv_dir"].iloc[0])
+    rerun = (
+        f"python benchmarks/reproduce.py --methods boom --preset cpu --tasks dm_control/{task}-v0 "
+        f"--seeds {' '.join(map(str, seeds))} --budget {budget} --eval-freq {suite_table.eval_freq_of(planner.reset_index())} "
+        f"--eval-episodes 5 --threads 1 --out {out}"
+    )
+    lines = [
+        "# A high-dimensional task on a CPU",
+        "",
+        f"BOOM on {task} with the `cpu` preset (the 1 MB model of the easy tasks, 128 samples, 3 MPPI iterations, "
+        'batch 128; `sb3_boom.presets.PRESETS["cpu"]`), the paper\'s protocol (flattened float32 observations, '
+        f"action repeat 2), 1 torch thread on {hardware}. Returns: mean of 5 deterministic evaluation episodes per "
+        "seed; the cells give mean ± std over seeds (n). Published curves (5M models on a GPU) at the same env "
+        "steps: `~` marks a value interpolated between their 100k-step points. BOOM's published curve is on a "
+        "nominal axis that its trainer logs as agent steps (x2 = env steps); the same file's TD-MPC2 entries are on "
+        "env steps, so both readings of BOOM's axis are shown.",
+        "",
+        f"Regenerate this page: `{command}`",
+        "",
+        "Through the RL Zoo, the same settings: "
+        f"`python -m rl_zoo3.train --algo boom --env dm_control/{task}-v0 --hyperparams preset:\"'cpu'\" "
+        f"n_timesteps:{budget // suite_table.DMC_ACTION_REPEAT}` ([presets](rl_zoo.md#presets)).",
+        "",
+        "| env steps | BOOM planner (ours) | BOOM prior (ours) | " + " | ".join(names) + " | wall time |",
+        "|---" * (4 + len(names)) + "|",
+    ]
+    for step in planner.index:
+        cells = [
+            f"{frame.loc[step, 'mean']:.0f} ± {frame.loc[step, 'std']:.0f} ({int(frame.loc[step, 'seeds'])})"
+            if step in frame.index
+            else "-"
+            for frame in (planner, prior)
+        ]
+        cells += [value_at(curves[name], int(step)) for name in names]
+        lines.append(f"| {step / 1000:.0f}k | " + " | ".join(cells) + f" | {planner.loc[step, 'wall_s'] / 60:.0f} min |")
+    random_return = planner["mean"].iloc[0]
+    lines += [
+        "",
+        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds}); "
+        f"the return at 0 env steps ({random_return:.0f}) is the untrained model's.",
+        "",
+        "The runs (reproduce.py resumes from its checkpoints; a larger `--budget` extends them):",
+        "",
+        "```bash",
+        rerun,
+        "```",
+    ]
+    if plot_ref is not None:
+        lines += ["", f"![{task}]({plot_ref})"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", default=["benchmarks/results/highdim/*.csv"], help="reproduce.py CSVs (globs)")
+    parser.add_argument("--task", default="dog-stand")
+    parser.add_argument("--method", default="boom", help="the CSV method name of the runs (boom: --preset cpu)")
+    parser.add_argument("--budget", type=int, default=200_000, help="the runs' env-step budget, for the rerun command")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="markdown file (default: print it)")
+    parser.add_argument("--plot", type=pathlib.Path, default=None, help="PNG of the curves (default: none)")
+    parser.add_argument("--hardware", default=None, help="the machine the runs ran on (default: this one's CPU)")
+    args = parser.parse_args(argv)
+
+    runs = suite_table.read_runs(args.runs)
+    plot_ref = None
+    if args.plot is not None:
+        planner, prior = (our_curve(runs, args.method, args.task, policy) for policy in ("planner", "prior"))
+        plot(args.task, planner, prior, runs, args.method, args.plot)
+        base = args.out.parent if args.out is not None else pathlib.Path.cwd()
+        plot_ref = os.path.relpath(args.plot, base)
+    command = "python benchmarks/highdim_table.py " + " ".join(
+        shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:])
+    )
+    hardware = args.hardware or suite_table.default_hardware()
+    text = markdown(runs, args.method, args.task, hardware, plot_ref, command, args.budget)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,12 +9,13 @@ import pathlib
 import subprocess
 import sys
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 
 from benchmarks.reproduce import make_env
 from sb3_boom import BOOM
-from studies import cross_check, planner_check, speed_floor
+from studies import cross_check, planner_check, speed_floor, training_episodes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -188,3 +189,25 @@ def test_pixels_dot_check_trains_and_evaluates_on_the_dot_task():
 
     before, after = pixels_dot_check.main(["--steps", "205"])  # past the 200 random steps: a few updates
     assert -20.0 <= before <= 0.0 and -20.0 <= after <= 0.0  # 20 steps, each rewarded in [-1, 0]
+
+
+def test_training_episodes_reads_each_episode_of_the_buffer_in_order(tmp_path, tiny_kwargs):
+    """studies/training_episodes.py: the buffer's episodes are those the env played (Monitor's returns, in order)."""
+    from stable_baselines3.common.monitor import Monitor
+
+    env = Monitor(gym.make("Pendulum-v1", max_episode_steps=50))
+    # 4 episodes and 30 steps into a 5th, 51 slots per episode (its final observation): 234 slots, of which the
+    # buffer keeps the last 120: the end of episode 2, episode 3 and the running one; then episode 4 completes.
+    model = BOOM("MlpPolicy", env, seed=0, **{**tiny_kwargs, "buffer_size": 120}).learn(230)
+    assert len(training_episodes.episodes(model.replay_buffer)) == 1
+    model.learn(20, reset_num_timesteps=False)
+    played = env.get_episode_rewards()
+    stored = training_episodes.episodes(model.replay_buffer)
+    assert [round(float(rewards.sum()), 3) for rewards, _ in stored] == [round(r, 3) for r in played[-len(stored) :]]
+    assert len(stored) == 2 and all(rewards.size == 50 and obs.shape == (50, 3) for rewards, obs in stored)
+    model.save_replay_buffer(tmp_path / "replay_buffer.pkl")
+    output = run_study("training_episodes", "--checkpoint", str(tmp_path), "--column", "2", "--last", "10")
+    rows = [line.split() for line in output.split("return split")[0].strip().splitlines()[1:]]
+    assert [row[:3] for row in rows] == [[str(i), "50", f"{r.sum():.1f}"] for i, (r, _) in enumerate(stored)]
+    assert [float(row[3]) for row in rows] == [round(float(obs[-10:, 2].mean()), 3) for _, obs in stored]
+    assert "obs[2], last 10" in output and "quarter 1:" in output

@@ -214,6 +214,8 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
             hyperparams = expand_preset(hyperparams, self.custom_hyperparams or {})
             saved_hyperparams = OrderedDict((key, hyperparams[key]) for key in sorted(hyperparams))
             print(f"Preset expanded ({', '.join(f'{key}={value!r}' for key, value in saved_hyperparams.items())})")
+        if self.algo == ALGO_NAME and "policy_kwargs" not in hyperparams:
+            warn_of_the_papers_model_on_a_cpu(self.device)
         # rl_zoo3 2.9 gives the eval env the config's env_kwargs only when --env-kwargs is also set
         # (its comment says it means to always do so). HumanoidBench entries rely on it: their
         # render_mode None spares an off-screen OpenGL renderer per env.
@@ -225,6 +227,18 @@ def use_shipped_hyperparams(exp_manager_module: ModuleType) -> None:
     manager_class.objective = objective
     manager_class.read_hyperparameters = read_hyperparameters
     manager_class._sb3_boom_patched = True
+
+
+def warn_of_the_papers_model_on_a_cpu(device: Any) -> None:
+    """Point at the cpu preset when an entry leaves BOOM its default model (the paper's 5M) and BOOM will run on a CPU."""
+    from stable_baselines3.common.utils import get_device
+
+    if get_device(device).type != "cuda":
+        print(
+            "Note: this entry trains BOOM's default model (the paper's 5M, 512 MPPI samples) on a CPU: about 1.5 "
+            "agent steps/s on 2 idle cores (sb3-boom's docs, Speed). For a CPU budget name the cpu preset: "
+            "--hyperparams preset:\"'cpu'\" (RL Zoo > Presets)."
+        )
 
 
 # ExperimentManager attributes (rl_zoo3 2.9) this integration reads after __init__: not public API, so

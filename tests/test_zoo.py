@@ -162,3 +162,22 @@ def test_the_experiment_manager_expands_a_preset_and_saves_what_it_stands_for(tm
     hyperparams, saved = manager.read_hyperparameters()
     assert {key: hyperparams[key] for key in PRESETS["cpu"]} == PRESETS["cpu"] and "learning_starts" not in hyperparams
     assert dict(saved) == hyperparams
+
+
+def test_an_entry_with_the_papers_model_on_a_cpu_points_at_the_cpu_preset(tmp_path, capsys):
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    config = tmp_path / "boom.yml"
+    config.write_text("Pendulum-v1:\n  policy: MlpPolicy\n  n_timesteps: 100\n")
+    for hyperparams, noted in ((None, True), ({"preset": "cpu"}, False), ({"policy_kwargs": "dict(model_size=1)"}, False)):
+        manager = ExperimentManager(
+            argparse.Namespace(),
+            "boom",
+            "Pendulum-v1",
+            str(tmp_path),
+            config=str(config),
+            hyperparams=hyperparams,
+            device="cpu",
+        )
+        manager.read_hyperparameters()
+        assert ("--hyperparams preset:\"'cpu'\"" in capsys.readouterr().out) == noted, hyperparams

@@ -154,10 +154,13 @@ def markdown(
         cells += [value_at(curves[name], int(step)) for name in names]
         lines.append(f"| {step / 1000:.0f}k | " + " | ".join(cells) + f" | {planner.loc[step, 'wall_s'] / 60:.0f} min |")
     random_return = planner["mean"].iloc[0]
+    published_last = ", ".join(f"{name} {value_at(curves[name], last)}" for name in names)
     lines += [
         "",
-        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds}); "
-        f"the return at 0 env steps ({random_return:.0f}) is the untrained model's.",
+        f"At {last // 1000}k env steps, the last evaluation: our planner {planner.loc[last, 'mean']:.0f}, "
+        f"{random_return:.0f} untrained; published at the same env steps: {published_last}.",
+        "",
+        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds}).",
         "",
         "The runs (reproduce.py resumes from its checkpoints; a larger `--budget` extends them):",
         "",

@@ -338,7 +338,8 @@ def markdown(
             for result in (row.baselines.get("sac"), row.baselines.get("tqc"))
         ]
         speed = ["-"] * 4 if lead is None else [str(lead.step), str(lead.final.seeds), f"{lead.wall_s / 60:.0f} min"]
-        speed += [] if lead is None else [f"{lead.agent_steps_per_s:.1f}"]
+        if lead is not None:  # a run with only its untrained evaluation (step 0) has no speed yet
+            speed.append(f"{lead.agent_steps_per_s:.1f}" if np.isfinite(lead.agent_steps_per_s) else "-")
         lines.append(
             f"| {row.task} | {_cell(planner, 'final')} | {_cell(planner, 'peak')} "
             f"| {_cell(prior, 'final')} | {_cell(prior, 'peak')} "

@@ -147,3 +147,13 @@ def test_named_tasks_without_runs_get_empty_cells_and_the_published_figures(runs
     assert [row.task for row in rows] == ["finger-spin", "cheetah-run"]
     assert rows[0].boom == {} and rows[0].baselines == {} and rows[0].published["tdmpc2"] == pytest.approx(948.0)
     assert rows[0].to_threshold == {}  # nothing ran: no time to report, not "never"
+
+
+def test_a_run_with_only_its_untrained_evaluation_has_no_speed_yet(runs_dir, reference_file, tmp_path):
+    with open(runs_dir / "boom-zoo__pendulum-swingup__seed0.csv", "w", newline="") as file:
+        rows = [["boom-zoo", "pendulum-swingup", 0, 8, 0, policy, 0.0] for policy in ("planner", "prior")]
+        csv.writer(file).writerows([COLUMNS, *rows])
+    out = tmp_path / "table.md"
+    suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| pendulum-swingup |"))
+    assert "| 0 | 1 | 0 min | - |" in row and "nan" not in row

@@ -116,6 +116,8 @@ def markdown(
     names = list(curves)
     seeds = sorted(int(seed) for seed in runs.loc[(runs["method"] == method) & (runs["task"] == task), "seed"].unique())
     last = int(planner.index.max())
+    of_run = runs[(runs["method"] == method) & (runs["task"] == task) & (runs["policy"] == "planner")]
+    seeds_at_last = sorted(int(seed) for seed in of_run.loc[of_run["step"] == last, "seed"].unique())
     wall_s = float(planner.loc[last, "wall_s"])
     rate = last / suite_table.DMC_ACTION_REPEAT / wall_s
     out = str(runs.loc[runs["method"] == method, "csv_dir"].iloc[0])
@@ -157,10 +159,10 @@ def markdown(
     published_last = ", ".join(f"{name} {value_at(curves[name], last)}" for name in names)
     lines += [
         "",
-        f"At {last // 1000}k env steps, the last evaluation: our planner {planner.loc[last, 'mean']:.0f}, "
-        f"{random_return:.0f} untrained; published at the same env steps: {published_last}.",
+        f"At {last // 1000}k env steps, the last evaluation: our planner {planner.loc[last, 'mean']:.0f} "
+        f"({int(planner.loc[last, 'seeds'])} seeds), {random_return:.0f} untrained; published at the same env steps: {published_last}.",
         "",
-        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds}).",
+        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds_at_last}, those that got there).",
         "",
         "The runs (reproduce.py resumes from its checkpoints; a larger `--budget` extends them):",
         "",

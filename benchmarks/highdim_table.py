@@ -160,9 +160,11 @@ def markdown(
     lines += [
         "",
         f"At {last // 1000}k env steps, the last evaluation: our planner {planner.loc[last, 'mean']:.0f} "
-        f"({int(planner.loc[last, 'seeds'])} seeds), {random_return:.0f} untrained; published at the same env steps: {published_last}.",
+        f"({int(planner.loc[last, 'seeds'])} seeds), {random_return:.0f} untrained; "
+        f"published at the same env steps: {published_last}.",
         "",
-        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps (training only, mean over seeds {seeds_at_last}, those that got there).",
+        f"Speed: {rate:.1f} agent steps/s over {last // 1000}k env steps "
+        f"(training only, mean over seeds {seeds_at_last}, those that got there).",
         "",
         "The runs (reproduce.py resumes from its checkpoints; a larger `--budget` extends them):",
         "",

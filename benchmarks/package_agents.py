@@ -230,8 +230,9 @@ def write_readme(out: pathlib.Path) -> None:
     lines = [
         "# Trained BOOM agents (RL Baselines3 Zoo layout)",
         "",
-        "Final models of benchmarks/reproduce.py runs (`--preset zoo`, hyperparams/boom.yml), packaged by",
-        "`benchmarks/package_agents.py`: no replay buffer, no optimizer moments. Play one with",
+        "Final models of benchmarks/reproduce.py runs, packaged by `benchmarks/package_agents.py`: no replay buffer,",
+        "no optimizer moments. Each one's `config.yml` holds its settings; the run's name says which: `boom-zoo__...`:",
+        "`--preset zoo` (the shipped hyperparams/boom.yml entry), `boom__...`: `--preset cpu`. Play one with",
         "",
         "```bash",
         "python -m rl_zoo3.enjoy --algo boom --env <env id> -f agents --no-render",

@@ -24,6 +24,10 @@ value estimate goes wrong.
    ``Q(z_0, a_0)`` is the root Q of each sequence's first action (mean over all heads), the value the
    policy prior is trained to climb.
 
+``--set num_samples=512 num_elites=64 num_pi_trajs=24 iterations=6`` checks the same model with another
+planner (here the paper's), ``--only planner`` runs only the noise-free planner: whether a larger planner
+fixes the failures tells a planner that is too weak from a model or value that is wrong.
+
 The env is built as ``benchmarks/reproduce.py`` builds it (action repeat 2 on ``dm_control/*``).
 """
 
@@ -38,10 +42,12 @@ import torch as th
 
 from benchmarks.reproduce import default_action_repeat, make_env
 from sb3_boom import BOOM
+from sb3_boom.boom import PLANNER_SETTINGS
 from sb3_boom.losses import two_hot_inv
 from sb3_boom.policies import WorldModelPolicy
 
 MODES = ("planner, no noise", "planner, with noise", "prior, mean")
+MODE_NAMES = dict(zip(("planner", "noisy", "prior"), MODES, strict=True))
 POLICY_SAMPLES = 64
 
 
@@ -175,6 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cut episodes short (agent steps)")
     parser.add_argument("--probe-step", type=int, default=None, help="probe the planner's value after K agent steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"planner settings for this check, e.g. num_samples=512 iterations=6 (any of {sorted(PLANNER_SETTINGS)})",
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(MODE_NAMES), default=None, help="run these modes only (default: all three)"
+    )
     args = parser.parse_args(argv)
 
     th.set_num_threads(args.threads)
@@ -182,9 +198,17 @@ def main(argv: list[str] | None = None) -> None:
     env = make_env(args.env, default_action_repeat(args.env))
     model = BOOM.load(args.model, device="cpu")
     model.policy.set_training_mode(False)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in PLANNER_SETTINGS or not value:
+            sys.exit(f"--set {item}: expected KEY=VALUE with KEY one of {sorted(PLANNER_SETTINGS)}")
+        setattr(model, key, type(getattr(model, key))(value))  # BOOM passes it on to its planner
+    if args.set:
+        print(f"planner: {model.policy.planner}")
+    modes = MODES if args.only is None else tuple(MODE_NAMES[name] for name in args.only)
     print(f"{args.model} on {args.env}: {args.episodes} episodes, env seeds {args.seed}..{args.seed + args.episodes - 1}")
     with th.no_grad():
-        for mode in MODES:
+        for mode in modes:
             returns = [run_episode(model, env, args.seed + i, mode, args.max_episode_steps) for i in range(args.episodes)]
             failures = sum(value < args.fail_below for value in returns)
             print(

@@ -89,6 +89,11 @@ def test_planner_check_reports_episodes_and_probes_model_against_real_env(tmp_pa
     for mode in planner_check.MODES:
         assert f"{mode} " in output and "/2  returns" in output.split(mode)[1].splitlines()[0]
     assert "model V" in output
+    output = run_study("planner_check", "--model", str(path), "--env", env_id, "--episodes", "1", "--max-episode-steps", "3",
+        "--only", "planner", "--set", "num_samples=48", "iterations=1",
+    )  # fmt: skip
+    assert "num_samples=48" in output and "iterations=1" in output
+    assert planner_check.MODES[0] in output and not any(mode in output for mode in planner_check.MODES[1:])
 
     loaded = BOOM.load(path, device="cpu")
     env = make_env(env_id, 2)

@@ -323,7 +323,8 @@ def markdown(
         "curves, seed mean at exactly 100k env steps (action repeat 2 applied). Wall time: training only (no "
         "evaluations), mean over seeds; agent steps/s = env steps / 2 / wall time. Runs still in progress show "
         "fewer env steps or seeds. Trained agents (the final model of one seed per task, RL Zoo layout): `agents/`, "
-        "made by benchmarks/package_agents.py.",
+        "made by benchmarks/package_agents.py. Where a task falls short, and why: "
+        "[Validation](validation.md#where-the-easy-suite-falls-short).",
         "",
         *([f"Regenerate this page: `{command}`", ""] if command else []),
         "| task | BOOM planner final | BOOM planner peak | BOOM prior final | BOOM prior peak | SAC | TQC "

@@ -1,7 +1,8 @@
 """
 The training episodes stored in a BOOM replay buffer: each episode's return and the mean of one
 observation column over its last steps, in the order they were collected, and how often episodes end
-in the lower of two modes, quarter by quarter of training. A local optimum the agent does not leave
+in the lower of two modes, quarter by quarter of training, with the planner's mean std (its exploration
+noise) in each quarter. A local optimum the agent does not leave
 (a walker that sits instead of standing) shows as a lower mode that does not shrink.
 
     python -m studies.training_episodes --checkpoint <reproduce.py --checkpoint-dir>/<run>/checkpoint \\
@@ -20,21 +21,26 @@ import numpy as np
 from stable_baselines3.common.save_util import load_from_pkl
 
 from sb3_boom.buffers import SequenceReplayBuffer
+from sb3_boom.planner import RANDOM_ACTION_STD
 
 
-def episodes(buffer: SequenceReplayBuffer, env: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The complete episodes of one env, oldest first: (rewards, stored observations) per episode."""
+def episodes(buffer: SequenceReplayBuffer, env: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """
+    The complete episodes of one env, oldest first: (rewards, stored observations, the planner's std of each
+    action; ``RANDOM_ACTION_STD`` for the random warm-up's actions) per episode.
+    """
     capacity = buffer.buffer_size
     written = min(int(buffer.slots_advanced[env]), capacity)
     order = np.arange(int(buffer.env_pos[env]) - written, int(buffer.env_pos[env])) % capacity  # chronological
     steps = buffer.episode_steps[order, env]
     rewards, observations = buffer.rewards[order, env], buffer.observations[order, env]
+    planner_stds = buffer.planner_stds[order, env]
     starts = np.flatnonzero(steps == 0)  # an episode whose start was overwritten is left out
     result = []
     for begin, end in zip(starts, [*starts[1:], steps.size], strict=True):
         if steps[end - 1] != -1:  # the slot after an episode's last transition holds its final observation
             continue  # still running
-        result.append((rewards[begin : end - 1], observations[begin : end - 1]))
+        result.append((rewards[begin : end - 1], observations[begin : end - 1], planner_stds[begin : end - 1]))
     return result
 
 
@@ -55,21 +61,30 @@ def main(argv: list[str] | None = None) -> None:
     runs = episodes(buffer)
     if not runs:
         sys.exit(f"{path} holds no complete episode yet")
-    returns = np.array([rewards.sum() for rewards, _ in runs])
+    returns = np.array([rewards.sum() for rewards, _, _ in runs])
     split = args.split if args.split is not None else (returns.min() + returns.max()) / 2
     header = f"{'episode':>7} {'length':>6} {'return':>8}"
     if args.column is not None:
         header += f" {f'obs[{args.column}], last {args.last}':>18}"
     print(header)
-    for index, (rewards, observations) in enumerate(runs):
+    for index, (rewards, observations, _) in enumerate(runs):
         line = f"{index:>7} {rewards.size:>6} {rewards.sum():>8.1f}"
         if args.column is not None:
             line += f" {observations[-args.last :, args.column].mean():>18.3f}"
         print(line + ("  (lower mode)" if rewards.sum() < split else ""))
     print(f"\nreturn split at {split:.1f}: episodes in the lower mode, by quarter of the {len(runs)} episodes")
-    for quarter, chunk in enumerate(np.array_split(returns, 4), start=1):
-        if chunk.size:
-            print(f"  quarter {quarter}: {int((chunk < split).sum())}/{chunk.size}  (mean return {chunk.mean():.1f})")
+    # The planner's std of the actions it chose (its exploration noise), warm-up actions left out: a std at
+    # min_std before any reward was seen means the planner stopped exploring.
+    stds = [stds for _, _, stds in runs]
+    for quarter, (chunk, chunk_stds) in enumerate(
+        zip(np.array_split(returns, 4), np.array_split(np.arange(len(runs)), 4), strict=True), start=1
+    ):
+        if not chunk.size:
+            continue
+        planned = np.concatenate([stds[i] for i in chunk_stds])
+        planned = planned[planned != RANDOM_ACTION_STD]
+        noise = f", planner std {planned.mean():.3f}" if planned.size else ", random warm-up only"
+        print(f"  quarter {quarter}: {int((chunk < split).sum())}/{chunk.size}  (mean return {chunk.mean():.1f}{noise})")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import torch as th
 
 from benchmarks.reproduce import make_env
 from sb3_boom import BOOM
+from sb3_boom.planner import RANDOM_ACTION_STD
 from studies import cross_check, planner_check, speed_floor, training_episodes
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -208,11 +209,14 @@ def test_training_episodes_reads_each_episode_of_the_buffer_in_order(tmp_path, t
     model.learn(20, reset_num_timesteps=False)
     played = env.get_episode_rewards()
     stored = training_episodes.episodes(model.replay_buffer)
-    assert [round(float(rewards.sum()), 3) for rewards, _ in stored] == [round(r, 3) for r in played[-len(stored) :]]
-    assert len(stored) == 2 and all(rewards.size == 50 and obs.shape == (50, 3) for rewards, obs in stored)
+    assert [round(float(rewards.sum()), 3) for rewards, _, _ in stored] == [round(r, 3) for r in played[-len(stored) :]]
+    assert len(stored) == 2 and all(rewards.size == 50 and obs.shape == (50, 3) for rewards, obs, _ in stored)
+    assert all(stds.shape == (50, 1) and (stds < RANDOM_ACTION_STD).all() for _, _, stds in stored)  # planned, not warm-up
     model.save_replay_buffer(tmp_path / "replay_buffer.pkl")
     output = run_study("training_episodes", "--checkpoint", str(tmp_path), "--column", "2", "--last", "10")
     rows = [line.split() for line in output.split("return split")[0].strip().splitlines()[1:]]
-    assert [row[:3] for row in rows] == [[str(i), "50", f"{r.sum():.1f}"] for i, (r, _) in enumerate(stored)]
-    assert [float(row[3]) for row in rows] == [round(float(obs[-10:, 2].mean()), 3) for _, obs in stored]
-    assert "obs[2], last 10" in output and "quarter 1:" in output
+    assert [row[:3] for row in rows] == [[str(i), "50", f"{r.sum():.1f}"] for i, (r, _, _) in enumerate(stored)]
+    assert [float(row[3]) for row in rows] == [round(float(obs[-10:, 2].mean()), 3) for _, obs, _ in stored]
+    assert "obs[2], last 10" in output
+    for quarter, (_, _, stds) in enumerate(stored, start=1):  # two episodes: one per quarter, the planner's std of each
+        assert f"quarter {quarter}: " in output and f"planner std {stds.mean():.3f})" in output

@@ -44,6 +44,7 @@ from benchmarks.reproduce import default_action_repeat, make_env
 from sb3_boom import BOOM
 from sb3_boom.boom import PLANNER_SETTINGS
 from sb3_boom.losses import two_hot_inv
+from sb3_boom.planner import estimate_value, plan
 from sb3_boom.policies import WorldModelPolicy
 
 MODES = ("planner, no noise", "planner, with noise", "prior, mean")
@@ -171,6 +172,27 @@ def probe(model: BOOM, env: gym.Env, seed: int, steps: int) -> list[dict[str, An
     return rows
 
 
+def iteration_trace(policy: WorldModelPolicy, observation: np.ndarray) -> list[dict[str, float]]:
+    """
+    One planning call from ``observation`` (no warm start), iteration by iteration: the spread of the values
+    MPPI ranks its samples by, and the std of the first actions it sampled (the search width of that
+    iteration; the last row is the std it hands on as exploration noise). MPPI keeps its elites by rank, so
+    it narrows its search even where the values differ by rounding error.
+    """
+    rows: list[dict[str, float]] = []
+
+    def traced_value(model: Any, z: th.Tensor, sampled: th.Tensor, gamma: float, pi_rollout: Any) -> th.Tensor:
+        value = estimate_value(model, z, sampled, gamma, pi_rollout)
+        first = sampled[0, 0, :, :]  # [samples, A]: the first action of each sampled sequence
+        rows.append({"value_range": float(value.max() - value.min()), "search_std": float(first.std(dim=0).mean())})
+        return value
+
+    z = encode_observation(policy, observation)
+    result = plan(policy, z, policy.planner, policy.gamma, value_fn=traced_value, deterministic=True)
+    rows.append({"value_range": float("nan"), "search_std": float(result.std.mean())})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a BOOM model saved with save() (.zip)")
@@ -187,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=f"planner settings for this check, e.g. num_samples=512 iterations=6 (any of {sorted(PLANNER_SETTINGS)})",
+    )
+    parser.add_argument(
+        "--trace-iterations",
+        action="store_true",
+        help="trace one planning call from the first episode's initial state, iteration by iteration",
     )
     parser.add_argument(
         "--only", nargs="+", choices=sorted(MODE_NAMES), default=None, help="run these modes only (default: all three)"
@@ -214,6 +241,18 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"  {mode:20s} mean {np.mean(returns):7.1f}  failures (< {args.fail_below:g}) {failures}/{len(returns)}"
                 f"  returns {[round(value, 1) for value in returns]}"
+            )
+        if args.trace_iterations:
+            observation, _ = env.reset(seed=args.seed)
+            print(f"\nOne planning call from the initial state of episode seed {args.seed}, iteration by iteration:")
+            rows = iteration_trace(model.policy, observation)
+            for index, row in enumerate(rows[:-1]):
+                print(
+                    f"  iteration {index}: value range {row['value_range']:.3g}"
+                    f"  std of the sampled first actions {row['search_std']:.3f}"
+                )
+            print(
+                f"  handed on as exploration noise: std {rows[-1]['search_std']:.3f} (min_std {model.policy.planner.min_std})"
             )
         if args.probe_step is not None:
             if not args.env.startswith("dm_control/"):

@@ -91,9 +91,14 @@ def test_planner_check_reports_episodes_and_probes_model_against_real_env(tmp_pa
         assert f"{mode} " in output and "/2  returns" in output.split(mode)[1].splitlines()[0]
     assert "model V" in output
     output = run_study("planner_check", "--model", str(path), "--env", env_id, "--episodes", "1", "--max-episode-steps", "3",
-        "--only", "planner", "--set", "num_samples=48", "iterations=1",
+        "--only", "planner", "--set", "num_samples=48", "iterations=1", "--trace-iterations",
     )  # fmt: skip
-    assert "num_samples=48" in output and "iterations=1" in output
+    assert "num_samples=48" in output and "iterations=1" in output and "handed on as exploration noise" in output
+    policy = BOOM.load(path, device="cpu").policy
+    trace = planner_check.iteration_trace(policy, make_env(env_id, 2).reset(seed=0)[0])
+    assert len(trace) == policy.planner.iterations + 1  # one row per iteration, then the std handed on
+    assert 0.5 < trace[0]["search_std"] < 1.0  # N(mean, max_std = 2) clamped to [-1, 1]
+    assert trace[-1]["search_std"] >= policy.planner.min_std and all(np.isfinite(r["value_range"]) for r in trace[:-1])
     assert planner_check.MODES[0] in output and not any(mode in output for mode in planner_check.MODES[1:])
 
     loaded = BOOM.load(path, device="cpu")

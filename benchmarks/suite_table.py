@@ -112,8 +112,18 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
         frame = pd.read_csv(path)
         if list(frame.columns) != RUN_COLUMNS:
             raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS} (a benchmarks/reproduce.py CSV)")
-        frames.append(frame.assign(csv_dir=os.path.dirname(path) or "."))  # for the rerun commands' --out
-    return pd.concat(frames, ignore_index=True)
+        frames.append(frame.assign(csv_dir=os.path.dirname(path) or ".", csv_path=path))  # --out of the reruns
+    runs = pd.concat(frames, ignore_index=True)
+    # One run in two CSVs (e.g. an older --out and the suite's) would be averaged into one curve: refuse it.
+    sources = runs.groupby(["method", "task", "seed"])["csv_path"].unique()
+    doubled = sources[sources.map(len) > 1]
+    if not doubled.empty:
+        (method, task, seed), paths = next(iter(doubled.items()))
+        raise SystemExit(
+            f"run {method} / {task} / seed {seed} is in {len(paths)} CSVs ({', '.join(paths)}): pass --runs patterns "
+            "that match one of them"
+        )
+    return runs.drop(columns="csv_path")
 
 
 def policy_result(group: pd.DataFrame) -> PolicyResult | None:

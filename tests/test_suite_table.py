@@ -157,3 +157,11 @@ def test_a_run_with_only_its_untrained_evaluation_has_no_speed_yet(runs_dir, ref
     suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
     row = next(line for line in out.read_text().splitlines() if line.startswith("| pendulum-swingup |"))
     assert "| 0 | 1 | 0 min | - |" in row and "nan" not in row
+
+
+def test_a_run_found_in_two_csvs_is_refused(runs_dir, tmp_path):
+    other = tmp_path / "older"
+    other.mkdir()
+    (other / "sac__cheetah-run__seed0.csv").write_text((runs_dir / "sac__cheetah-run__seed0.csv").read_text())
+    with pytest.raises(SystemExit, match=r"run sac / cheetah-run / seed 0 is in 2 CSVs .* pass --runs patterns"):
+        suite_table.read_runs([str(runs_dir / "*.csv"), str(other / "*.csv")])

@@ -44,12 +44,14 @@ def published_curves(task: str, reference_dir: pathlib.Path = REFERENCE_DIR) -> 
         if not rows.empty:
             mean = rows.groupby("step")["reward"].mean().sort_index()
             curves[name] = (mean.index.to_numpy(np.int64), mean.to_numpy(np.float64))
-    boom = pd.read_csv(reference_dir / "boom.csv", comment="#")
-    rows = boom[(boom["task"] == task) & (boom["method"] == "boom")].sort_values("step")
-    if not rows.empty:
-        nominal, reward = rows["step"].to_numpy(np.int64), rows["reward"].to_numpy(np.float64)
-        curves[AGENT_STEP_READING] = (nominal * suite_table.DMC_ACTION_REPEAT, reward)
-        curves[ENV_STEP_READING] = (nominal, reward)
+    # The project's reading of boom.csv's axis (benchmarks/plot.py's REFERENCE_STEP_SCALE), then the file as stored.
+    for reading, frame in (
+        (AGENT_STEP_READING, suite_table.read_reference(reference_dir / "boom.csv")),
+        (ENV_STEP_READING, pd.read_csv(reference_dir / "boom.csv", comment="#")),
+    ):
+        rows = frame[(frame["task"] == task) & (frame["method"] == "boom")].sort_values("step")
+        if not rows.empty:
+            curves[reading] = (rows["step"].to_numpy(np.int64), rows["reward"].to_numpy(np.float64))
     return curves
 
 
@@ -107,11 +109,17 @@ def plot(task: str, planner: pd.DataFrame, prior: pd.DataFrame, runs: pd.DataFra
 
 
 def markdown(
-    runs: pd.DataFrame, method: str, task: str, hardware: str, plot_ref: str | None, command: str, budget: int
+    runs: pd.DataFrame,
+    planner: pd.DataFrame,
+    prior: pd.DataFrame,
+    method: str,
+    task: str,
+    hardware: str,
+    plot_ref: str | None,
+    command: str,
+    budget: int,
 ) -> str:
-    planner, prior = (our_curve(runs, method, task, policy) for policy in ("planner", "prior"))
-    if planner.empty:
-        raise SystemExit(f"no planner rows of method {method!r} on {task!r} in the runs")
+    """The page: ``planner`` and ``prior`` are :func:`our_curve` of ``runs`` for ``method`` on ``task``."""
     curves = published_curves(task)
     names = list(curves)
     seeds = sorted(int(seed) for seed in runs.loc[(runs["method"] == method) & (runs["task"] == task), "seed"].unique())
@@ -189,9 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     runs = suite_table.read_runs(args.runs)
+    planner, prior = (our_curve(runs, args.method, args.task, policy) for policy in ("planner", "prior"))
+    if planner.empty:
+        raise SystemExit(f"no planner rows of method {args.method!r} on {args.task!r} in the runs")
     plot_ref = None
     if args.plot is not None:
-        planner, prior = (our_curve(runs, args.method, args.task, policy) for policy in ("planner", "prior"))
         plot(args.task, planner, prior, runs, args.method, args.plot)
         base = args.out.parent if args.out is not None else pathlib.Path.cwd()
         plot_ref = os.path.relpath(args.plot, base)
@@ -199,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:])
     )
     hardware = args.hardware or suite_table.default_hardware()
-    text = markdown(runs, args.method, args.task, hardware, plot_ref, command, args.budget)
+    text = markdown(runs, planner, prior, args.method, args.task, hardware, plot_ref, command, args.budget)
     if args.out is None:
         print(text, end="")
     else:

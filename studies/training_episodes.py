@@ -75,13 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nreturn split at {split:.1f}: episodes in the lower mode, by quarter of the {len(runs)} episodes")
     # The planner's std of the actions it chose (its exploration noise), warm-up actions left out: a std at
     # min_std before any reward was seen means the planner stopped exploring.
-    stds = [stds for _, _, stds in runs]
-    for quarter, (chunk, chunk_stds) in enumerate(
-        zip(np.array_split(returns, 4), np.array_split(np.arange(len(runs)), 4), strict=True), start=1
-    ):
-        if not chunk.size:
+    for quarter, indices in enumerate(np.array_split(np.arange(len(runs)), 4), start=1):
+        if not indices.size:
             continue
-        planned = np.concatenate([stds[i] for i in chunk_stds])
+        chunk = returns[indices]
+        planned = np.concatenate([runs[i][2] for i in indices])
         planned = planned[planned != RANDOM_ACTION_STD]
         noise = f", planner std {planned.mean():.3f}" if planned.size else ", random warm-up only"
         print(f"  quarter {quarter}: {int((chunk < split).sum())}/{chunk.size}  (mean return {chunk.mean():.1f}{noise})")

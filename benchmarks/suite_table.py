@@ -234,6 +234,10 @@ def default_hardware() -> str:
     return f"{model}, {os.cpu_count()} cores, no GPU, 1 torch thread"
 
 
+# The suite's evaluation interval (issue 30's protocol), for a run that has only its step-0 evaluation yet.
+SUITE_EVAL_FREQ = 10_000
+
+
 def rerun_command(method: str, task: str, seeds: list[int], budget: int, eval_freq: int, out: str) -> str:
     """The reproduce.py command line that reruns one method's runs of a task."""
     if method in ("sac", "tqc"):
@@ -251,9 +255,10 @@ def rerun_command(method: str, task: str, seeds: list[int], budget: int, eval_fr
     )
 
 
-def eval_freq_of(group: pd.DataFrame) -> int:
+def eval_freq_of(group: pd.DataFrame, fallback: int = SUITE_EVAL_FREQ) -> int:
+    """The runs' evaluation interval; ``fallback`` while they have no evaluation after step 0."""
     steps = np.unique(group["step"].to_numpy())
-    return int(np.diff(steps).min()) if steps.size > 1 else int(steps.max())
+    return int(np.diff(steps).min()) if steps.size > 1 else fallback
 
 
 def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_method: str, path: pathlib.Path) -> None:

@@ -24,6 +24,9 @@ value estimate goes wrong.
    ``Q(z_0, a_0)`` is the root Q of each sequence's first action (mean over all heads), the value the
    policy prior is trained to climb.
 
+``--only noisy random`` plays the planner's training-mode episodes beside uniformly random actions from
+the same initial states: whether exploration noise finds what random actions find.
+
 ``--set num_samples=512 num_elites=64 num_pi_trajs=24 iterations=6`` checks the same model with another
 planner (here the paper's), ``--only planner`` runs only the noise-free planner: whether a larger planner
 fixes the failures tells a planner that is too weak from a model or value that is wrong.
@@ -48,12 +51,18 @@ from sb3_boom.planner import estimate_value, plan
 from sb3_boom.policies import WorldModelPolicy
 
 MODES = ("planner, no noise", "planner, with noise", "prior, mean")
-MODE_NAMES = dict(zip(("planner", "noisy", "prior"), MODES, strict=True))
+# A yardstick, run only when asked for (--only random): what undirected exploration finds from the same states.
+RANDOM_MODE = "uniform random"
+MODE_NAMES = {**dict(zip(("planner", "noisy", "prior"), MODES, strict=True)), "random": RANDOM_MODE}
 POLICY_SAMPLES = 64
 
 
 def run_episode(model: BOOM, env: gym.Env, seed: int, mode: str, max_steps: int | None) -> float:
     """Return of one episode from the initial state of ``env.reset(seed=seed)``."""
+    if mode == RANDOM_MODE:
+        space = env.action_space
+        rng = np.random.default_rng(seed)  # its own draws per episode: the same actions whatever ran before
+        return play_episode(lambda *_: rng.uniform(space.low, space.high).astype(space.dtype), env, seed, max_steps)
 
     def act(observation: np.ndarray, step: int) -> np.ndarray:
         action, _ = model.policy.predict(
@@ -216,7 +225,11 @@ def main(argv: list[str] | None = None) -> None:
         help="trace one planning call from the first episode's initial state, iteration by iteration",
     )
     parser.add_argument(
-        "--only", nargs="+", choices=sorted(MODE_NAMES), default=None, help="run these modes only (default: all three)"
+        "--only",
+        nargs="+",
+        choices=sorted(MODE_NAMES),
+        default=None,
+        help="run these modes only (default: planner, noisy and prior; random: uniform random actions)",
     )
     args = parser.parse_args(argv)
 

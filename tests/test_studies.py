@@ -11,6 +11,7 @@ import sys
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch as th
 
 from benchmarks.reproduce import make_env
@@ -100,6 +101,16 @@ def test_planner_check_reports_episodes_and_probes_model_against_real_env(tmp_pa
     assert 0.5 < trace[0]["search_std"] < 1.0  # N(mean, max_std = 2) clamped to [-1, 1]
     assert trace[-1]["search_std"] >= policy.planner.min_std and all(np.isfinite(r["value_range"]) for r in trace[:-1])
     assert planner_check.MODES[0] in output and not any(mode in output for mode in planner_check.MODES[1:])
+    assert planner_check.RANDOM_MODE not in output  # the yardstick runs only when asked for
+    output = run_study("planner_check", "--model", str(path), "--env", env_id, "--episodes", "2", "--only", "random")
+    random_returns = output.split(planner_check.RANDOM_MODE)[1].splitlines()[0]
+    env = make_env(env_id, 2)
+    expected = [planner_check.run_episode(model, env, seed, planner_check.RANDOM_MODE, None) for seed in (5000, 5001)]
+    assert f"returns {[round(value, 1) for value in expected]}" in random_returns and expected[0] != expected[1]
+    rng = np.random.default_rng(5000)
+    env.reset(seed=5000)
+    by_hand = sum(float(env.step(rng.uniform(-1, 1, size=1))[1]) for _ in range(500))
+    assert expected[0] == pytest.approx(by_hand)  # whole episodes (500 agent steps) of uniform actions
 
     loaded = BOOM.load(path, device="cpu")
     env = make_env(env_id, 2)

@@ -157,6 +157,8 @@ def test_a_run_with_only_its_untrained_evaluation_has_no_speed_yet(runs_dir, ref
     suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
     row = next(line for line in out.read_text().splitlines() if line.startswith("| pendulum-swingup |"))
     assert "| 0 | 1 | 0 min | - |" in row and "nan" not in row
+    # its rerun command evaluates at the suite's interval, not every 0 steps
+    assert "--tasks dm_control/pendulum-swingup-v0 --seeds 0 --budget 100000 --eval-freq 10000 " in out.read_text()
 
 
 def test_a_run_found_in_two_csvs_is_refused(runs_dir, tmp_path):

@@ -2,7 +2,7 @@
 Learning curves of BOOM from pixels on the DeepMind Control Suite (docs/pixels.md): benchmarks/reproduce.py
 with the pixel envs of :mod:`sb3_boom.dmc` (64x64 RGB, TD-MPC2's camera, action repeat 2, 3 frames
 stacked by ``VecFrameStack``), the ``CnnPolicy`` and the ``cpu_pixels`` preset. Same CSV columns
-(``method,task,step,reward,seed,policy,wall_s``; ``step`` in env steps), same checkpoints and resuming.
+(``method,task,step,reward,seed,policy,wall_s,cpu_s``; ``step`` in env steps), same checkpoints and resuming.
 Every option of reproduce.py applies; ``--tasks`` takes ``dmc_pixels/<domain>-<task>-v0`` ids.
 
     MUJOCO_GL=egl nice -n 10 python benchmarks/pixels_run.py --tasks dmc_pixels/finger-spin-v0 --seeds 0 \

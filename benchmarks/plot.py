@@ -37,6 +37,8 @@ from matplotlib.ticker import EngFormatter
 from scipy.stats import mannwhitneyu
 
 RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
+# reproduce.py's training CPU time: in its CSVs since it recorded it; NaN when a CSV has no such column.
+OPTIONAL_RUN_COLUMNS = ["cpu_s"]
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent / "reference"
 
 # Step axis of each reference file (the copies in benchmarks/reference/, each with its source lines),
@@ -112,13 +114,18 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
     paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
     if not paths:
         raise SystemExit(f"no run CSV matches {patterns}")
-    frames = []
-    for path in paths:
-        frame = pd.read_csv(path)
-        if list(frame.columns) != RUN_COLUMNS:
-            raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS}")
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([read_run_csv(path) for path in paths], ignore_index=True)
+
+
+def read_run_csv(path: str) -> pd.DataFrame:
+    """One reproduce.py CSV, with ``cpu_s`` NaN where the CSV does not record it; exits naming a wrong file."""
+    frame = pd.read_csv(path)
+    columns = list(frame.columns)
+    if columns not in (RUN_COLUMNS, RUN_COLUMNS + OPTIONAL_RUN_COLUMNS):
+        raise SystemExit(
+            f"{path}: columns {columns}, expected {RUN_COLUMNS} (+ {OPTIONAL_RUN_COLUMNS}): a benchmarks/reproduce.py CSV"
+        )
+    return frame.reindex(columns=RUN_COLUMNS + OPTIONAL_RUN_COLUMNS)
 
 
 def load_runs(runs: pd.DataFrame, spread: str) -> list[Curve]:

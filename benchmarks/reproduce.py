@@ -1,14 +1,18 @@
 """
 Reproduce learning curves: train BOOM (and SAC / TQC baselines) on tasks x seeds for a budget of env
 steps, evaluate at step 0 and every ``--eval-freq`` env steps, and write one long CSV per run
-(method, task, seed) with the columns ``method,task,step,reward,seed,policy,wall_s``.
+(method, task, seed) with the columns ``method,task,step,reward,seed,policy,wall_s,cpu_s``.
 
 - ``step`` counts env steps = agent steps x action repeat (2 on ``dm_control/*``, as in the paper and
   in hyperparams/boom.yml; 1 elsewhere). ``--budget`` and ``--eval-freq`` are env steps too.
 - ``reward`` is the mean return of ``--eval-episodes`` deterministic episodes on a separate eval env
   that is re-seeded before every evaluation (the same initial states each time). BOOM is evaluated
   twice: ``policy=planner`` (MPPI) and ``policy=prior`` (policy prior only); SAC/TQC as ``actor``.
-- ``wall_s`` is training wall time so far, without evaluations and checkpoints.
+- ``wall_s`` is training wall time so far, without evaluations and checkpoints; ``cpu_s`` the CPU time this
+  process spent on the same training (``time.process_time``: all its threads). With ``--threads 1`` on a
+  shared machine, ``cpu_s`` is what the training costs one core, however busy the machine was, and it
+  compares runs made at different loads where ``wall_s`` does not. It is empty for a run resumed from a
+  checkpoint that did not record it.
 - Resumable: after every evaluation the model, its replay buffer, the CSV rows so far and the
   counters are saved to ``<checkpoint-dir>/<run name>/checkpoint``; running the same command again
   (or with a larger ``--budget``) continues from there. RNG states are not saved: a resumed run
@@ -81,7 +85,7 @@ if TYPE_CHECKING:
     from sb3_boom.distributed import RunQueue
     from sb3_boom.study_storage import HeartbeatSettings
 
-CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s")
+CSV_COLUMNS = ("method", "task", "step", "reward", "seed", "policy", "wall_s", "cpu_s")
 DEFAULT_PRESET = "cpu"
 DEFAULT_CHECKPOINT_ROOT = pathlib.Path("~/.cache/sb3-boom/reproduce")
 DMC_PREFIX = "dm_control/"
@@ -400,15 +404,20 @@ class EvaluateAndCheckpoint(BaseCallback):
         run: "Run",
         next_eval: int,
         wall_s: float,
+        cpu_s: float | None,
     ):
         super().__init__()
         self.run = run
         self.next_eval = next_eval  # agent steps
         self.wall_s = wall_s
-        self._mark = time.perf_counter()
+        self.cpu_s = cpu_s  # None: not known for this run (resumed from a checkpoint without it)
+        self._start_timing()
+
+    def _start_timing(self) -> None:
+        self._mark, self._cpu_mark = time.perf_counter(), time.process_time()
 
     def _on_training_start(self) -> None:
-        self._mark = time.perf_counter()
+        self._start_timing()
 
     def _on_rollout_start(self) -> None:
         self.maybe_evaluate()
@@ -420,9 +429,11 @@ class EvaluateAndCheckpoint(BaseCallback):
         if self.model.num_timesteps < self.next_eval:
             return
         self.wall_s += time.perf_counter() - self._mark
-        self.run.evaluate_and_save(self.model, self.wall_s)
+        if self.cpu_s is not None:
+            self.cpu_s += time.process_time() - self._cpu_mark
+        self.run.evaluate_and_save(self.model, self.wall_s, self.cpu_s)
         self.next_eval = self.model.num_timesteps + self.run.eval_interval
-        self._mark = time.perf_counter()
+        self._start_timing()
 
 
 class Run:
@@ -443,7 +454,7 @@ class Run:
         seed = self.spec.seed + EVAL_SEED_OFFSET
         return evaluate_returns(model, self.eval_env, seed, self.args.eval_episodes, self.spec.policies)
 
-    def evaluate_and_save(self, model: BaseAlgorithm, wall_s: float) -> None:
+    def evaluate_and_save(self, model: BaseAlgorithm, wall_s: float, cpu_s: float | None) -> None:
         results = self.evaluate(model)
         step = model.num_timesteps * self.spec.action_repeat
         for policy, returns in results.items():
@@ -456,9 +467,12 @@ class Run:
                     seed=str(self.spec.seed),
                     policy=policy,
                     wall_s=f"{wall_s:.1f}",
+                    cpu_s="" if cpu_s is None else f"{cpu_s:.1f}",
                 )
             )
-        state = dict(fingerprint(self.spec, self.args), num_timesteps=model.num_timesteps, env_steps=step, wall_s=wall_s)
+        state = dict(
+            fingerprint(self.spec, self.args), num_timesteps=model.num_timesteps, env_steps=step, wall_s=wall_s, cpu_s=cpu_s
+        )
         save_checkpoint(self.run_dir, model, self.rows, state)
         write_rows(self.out_csv, self.rows)
         scores = "  ".join(f"{policy} {r.mean():8.1f} +/- {r.std():6.1f}" for policy, r in results.items())
@@ -493,7 +507,7 @@ class Run:
         resumed = self.resume(env)
         if resumed is None:
             model = build_model(spec, env, self.args.device)
-            callback = EvaluateAndCheckpoint(self, next_eval=0, wall_s=0.0)
+            callback = EvaluateAndCheckpoint(self, next_eval=0, wall_s=0.0, cpu_s=0.0)
             print(
                 f"[{spec.name}] {type(model).__name__} on {spec.env_id}: {self.agent_budget} agent steps = "
                 f"{self.args.budget} env steps (action repeat {spec.action_repeat}), seed {spec.seed}, "
@@ -502,7 +516,9 @@ class Run:
             )
         else:
             model, state = resumed
-            callback = EvaluateAndCheckpoint(self, next_eval=model.num_timesteps + self.eval_interval, wall_s=state["wall_s"])
+            callback = EvaluateAndCheckpoint(
+                self, next_eval=model.num_timesteps + self.eval_interval, wall_s=state["wall_s"], cpu_s=state.get("cpu_s")
+            )
             print(f"[{spec.name}] resuming from {state['env_steps']} env steps ({self.run_dir})", flush=True)
         remaining = self.agent_budget - model.num_timesteps
         if remaining > 0:
@@ -584,7 +600,7 @@ def main(argv: list[str] | None = None) -> None:
 def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
     """
     The trial value (final return of the run's first policy: BOOM's planner, else the actor) and the summary
-    recorded on the trial: final and peak return per policy, env steps, training wall time, machine, CSV.
+    recorded on the trial: final and peak return per policy, env steps, training wall and CPU time, machine, CSV.
     """
     summary: dict[str, Any] = {}
     for policy in run.spec.policies:
@@ -595,6 +611,7 @@ def run_summary(run: Run) -> tuple[float, dict[str, Any]]:
     summary.update(
         env_steps=int(last["step"]),
         wall_s=float(last["wall_s"]),
+        cpu_s=float(last["cpu_s"]) if last.get("cpu_s") else None,
         machine=f"{socket.gethostname()}:{os.getpid()}",
         csv=str(run.out_csv),
     )

@@ -20,6 +20,7 @@ Definitions (all returns are reproduce.py's: the mean of its deterministic evalu
   its steps are env steps, action repeat applied; see benchmarks/plot.py's REFERENCE_STEP_SCALE);
 - *time to 90%*: per seed, the ``wall_s`` of its first evaluation at or above 0.9 x TD-MPC2's published
   100k figure; the cell gives the mean over the seeds that got there, how many did, and the mean env step.
+  A second table gives the same in ``cpu_s`` (training CPU time), which compares runs made at different loads.
 """
 
 import argparse
@@ -44,7 +45,6 @@ else:  # python benchmarks/suite_table.py: this folder is sys.path[0]
     import plot
 
 BENCHMARKS_DIR = pathlib.Path(__file__).resolve().parent
-RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
 PUBLISHED_STEP = 100_000
 THRESHOLD_FRACTION = 0.9
 DMC_ACTION_REPEAT = 2
@@ -88,11 +88,16 @@ class TimeToThreshold:
     steps: list[int]
     seeds: int  # all seeds
     last_step: int  # the furthest any seed got (for "never by ...")
+    cpu_s: list[float] = dataclasses.field(default_factory=list)  # as wall_s; NaN where a run did not record it
 
-    def cell(self) -> str:
+    def cell(self, clock: str = "wall") -> str:
+        """``clock``: "wall" (wall_s) or "cpu" (cpu_s; "not recorded" if a seed that got there has none)."""
         if not self.wall_s:
             return f"never (0/{self.seeds}, by {self.last_step / 1000:.0f}k)"
-        return f"{np.mean(self.wall_s) / 60:.1f} min @ {np.mean(self.steps) / 1000:.0f}k ({len(self.wall_s)}/{self.seeds})"
+        seconds = self.wall_s if clock == "wall" else self.cpu_s
+        if not np.all(np.isfinite(seconds)):
+            return "not recorded"
+        return f"{np.mean(seconds) / 60:.1f} min @ {np.mean(self.steps) / 1000:.0f}k ({len(self.wall_s)}/{self.seeds})"
 
 
 def action_repeat(task: str) -> int:
@@ -109,10 +114,8 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
         )
     frames = []
     for path in paths:
-        frame = pd.read_csv(path)
-        if list(frame.columns) != RUN_COLUMNS:
-            raise SystemExit(f"{path}: columns {list(frame.columns)}, expected {RUN_COLUMNS} (a benchmarks/reproduce.py CSV)")
-        frames.append(frame.assign(csv_dir=os.path.dirname(path) or ".", csv_path=path))  # --out of the reruns
+        # csv_dir: the --out of the reruns
+        frames.append(plot.read_run_csv(path).assign(csv_dir=os.path.dirname(path) or ".", csv_path=path))
     runs = pd.concat(frames, ignore_index=True)
     # One run in two CSVs (e.g. an older --out and the suite's) would be averaged into one curve: refuse it.
     sources = runs.groupby(["method", "task", "seed"])["csv_path"].unique()
@@ -147,14 +150,15 @@ def policy_result(group: pd.DataFrame) -> PolicyResult | None:
 
 
 def time_to_threshold(group: pd.DataFrame, threshold: float) -> TimeToThreshold:
-    """Per seed, the wall time and env step of its first evaluation at or above ``threshold``."""
-    walls, steps = [], []
+    """Per seed, the wall time, CPU time and env step of its first evaluation at or above ``threshold``."""
+    walls, cpus, steps = [], [], []
     for _, rows in group.sort_values("step").groupby("seed"):
         reached = rows[rows["reward"] >= threshold]
         if not reached.empty:
             walls.append(float(reached["wall_s"].iloc[0]))
+            cpus.append(float(reached["cpu_s"].iloc[0]))
             steps.append(int(reached["step"].iloc[0]))
-    return TimeToThreshold(threshold, walls, steps, int(group["seed"].nunique()), int(group["step"].max()))
+    return TimeToThreshold(threshold, walls, steps, int(group["seed"].nunique()), int(group["step"].max()), cpus)
 
 
 def read_reference(path: pathlib.Path) -> pd.DataFrame:
@@ -309,6 +313,21 @@ def plot_task(row: TaskRow, runs: pd.DataFrame, reference: pd.DataFrame, boom_me
     figure.savefig(path, dpi=110)
 
 
+def _threshold_table(rows: list[TaskRow], clock: str) -> list[str]:
+    """The time-to-90% table in ``clock`` time ("wall" or "cpu")."""
+    lines = ["| task | 90% of TD-MPC2 100k | BOOM planner | BOOM prior | SAC | TQC |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if not row.to_threshold:
+            continue
+        threshold = next(iter(row.to_threshold.values())).threshold
+        cells = [
+            row.to_threshold[name].cell(clock) if name in row.to_threshold else "-"
+            for name in ("BOOM planner", "BOOM prior", "SAC", "TQC")
+        ]
+        lines.append(f"| {row.task} | {threshold:.0f} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _cell(result: PolicyResult | None, what: str) -> str:
     return "-" if result is None else getattr(result, what).cell()
 
@@ -369,18 +388,16 @@ def markdown(
         "Training wall time (mean over the seeds that got there, n/N seeds, mean env step) to the first evaluation at or "
         "above 0.9 x TD-MPC2's published return at 100k env steps; never: no seed got there within its run.",
         "",
-        "| task | 90% of TD-MPC2 100k | BOOM planner | BOOM prior | SAC | TQC |",
-        "|---|---|---|---|---|---|",
+        *_threshold_table(rows, "wall"),
+        "",
+        "### CPU time to 90% of TD-MPC2's published 100k figure",
+        "",
+        "The same, in training CPU time (reproduce.py's `cpu_s`: the CPU time of the training process, one torch thread). "
+        "Wall time grows when other work shares the cores; CPU time does not, so this table compares runs made at "
+        "different loads. Not recorded: a run whose CSV has no `cpu_s` (resumed from a checkpoint written without it).",
+        "",
+        *_threshold_table(rows, "cpu"),
     ]
-    for row in rows:
-        if not row.to_threshold:
-            continue
-        threshold = next(iter(row.to_threshold.values())).threshold
-        cells = [
-            row.to_threshold[name].cell() if name in row.to_threshold else "-"
-            for name in ("BOOM planner", "BOOM prior", "SAC", "TQC")
-        ]
-        lines.append(f"| {row.task} | {threshold:.0f} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "### Commands",

@@ -280,6 +280,7 @@ def test_reproduce_grid_on_two_workers(postgres, tmp_path):
         assert trial.value == trial.user_attrs["final_planner"]
         assert trial.user_attrs["peak_planner"] >= trial.user_attrs["final_planner"]
         assert trial.user_attrs["env_steps"] == 200 and trial.user_attrs["wall_s"] > 0 and trial.user_attrs["machine"]
+        assert 0 < trial.user_attrs["cpu_s"] <= trial.user_attrs["wall_s"] * os.cpu_count() + 0.5
 
     # A third worker finds nothing to do; one with another grid is refused.
     late = reproduce_worker(tmp_path, postgres.url(), "grid", "late.log", *args)

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 import os
 import pathlib
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from benchmarks import reproduce
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
+COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s", "cpu_s"]
 
 
 def run_script(script: str, *args: str) -> str:
@@ -51,6 +52,17 @@ def test_reproduce_resumes_and_plot_summarises(tmp_path):
     assert {row["method"] for row in first} == {"boom"} and {row["task"] for row in first} == {"Pendulum-v1"}
     assert (checkpoints / "boom__Pendulum-v1__seed0" / "checkpoint" / "replay_buffer.pkl").is_file()
 
+    # The SAC run's checkpoint as one written before cpu_s was recorded: no cpu_s in its state or rows.
+    sac_checkpoint = checkpoints / "sac__Pendulum-v1__seed0" / "checkpoint"
+    state = json.loads((sac_checkpoint / "state.json").read_text())
+    del state["cpu_s"]
+    (sac_checkpoint / "state.json").write_text(json.dumps(state))
+    old_rows = [{key: value for key, value in row.items() if key != "cpu_s"} for row in read_csv(sac_csv)]
+    with open(sac_checkpoint / "rows.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS[:-1])
+        writer.writeheader()
+        writer.writerows(old_rows)
+
     # A larger budget continues from the checkpoint at 200 env steps: the rows so far are kept as they were.
     stdout = run_script("reproduce.py", *common, "--budget", "300")
     assert stdout.count("resuming from 200 env steps") == 2, stdout
@@ -62,6 +74,12 @@ def test_reproduce_resumes_and_plot_summarises(tmp_path):
         walls = [float(row["wall_s"]) for row in rows]
         assert walls == sorted(walls) and walls[0] == 0.0
         assert all(-2000.0 <= float(row["reward"]) <= 0.0 for row in rows)  # Pendulum-v1 returns over 200 steps
+    # cpu_s: the training's CPU time, from 0, growing, within what the machine's cores could give it
+    cpu = [float(row["cpu_s"]) for row in boom_rows]
+    assert cpu == sorted(cpu) and cpu[0] == 0.0 and cpu[-1] > 0.0
+    assert all(c <= float(row["wall_s"]) * os.cpu_count() + 0.5 for c, row in zip(cpu, boom_rows, strict=True))
+    # a run resumed without it leaves it empty rather than counting from the resume
+    assert [row["cpu_s"] for row in sac_rows] == [""] * len(sac_rows)
 
     run_script("plot.py", "--runs", str(out / "*.csv"), "--out", str(report))
     png = (report / "Pendulum-v1.png").read_bytes()

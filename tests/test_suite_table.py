@@ -167,3 +167,21 @@ def test_a_run_found_in_two_csvs_is_refused(runs_dir, tmp_path):
     (other / "sac__cheetah-run__seed0.csv").write_text((runs_dir / "sac__cheetah-run__seed0.csv").read_text())
     with pytest.raises(SystemExit, match=r"run sac / cheetah-run / seed 0 is in 2 CSVs .* pass --runs patterns"):
         suite_table.read_runs([str(runs_dir / "*.csv"), str(other / "*.csv")])
+
+
+def test_cpu_time_to_90_percent_where_the_runs_recorded_it(runs_dir, reference_file, tmp_path):
+    """BOOM's new CSVs record cpu_s: its CPU-time cells are filled; SAC's older CSVs show "not recorded"."""
+    for seed, cpu in ((0, 240.0), (1, 600.0)):  # seed 2 never reaches 468 (0.9 x 520)
+        path = runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv"
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        with open(path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
+            writer.writeheader()
+            writer.writerows({**row, "cpu_s": cpu * int(row["step"]) / 50_000} for row in rows)
+    out = tmp_path / "table.md"
+    suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
+    wall, cpu = out.read_text().split("### CPU time to 90%")
+    # seed 0 reached 500 at 50k (wall 500 s, cpu 240 s); seed 1 600 at 100k (wall 1200 s, cpu 1200 s)
+    assert "| cheetah-run | 468 | 14.2 min @ 75k (2/3) |" in wall
+    assert "| cheetah-run | 468 | 12.0 min @ 75k (2/3) | never (0/3, by 100k) | not recorded | - |" in cpu

@@ -10,6 +10,8 @@ noise) in each quarter. A local optimum the agent does not leave
 
 ``--column``: an index into the stored (flattened) observation, e.g. 0 = the torso height of the
 flattened ``dm_control/walker-*`` observation (its keys sorted: height, orientations, velocity).
+``--first N`` adds the column's mean over each episode's first N steps: where it started (``--first 1``
+on ``dm_control/pendulum-swingup``'s column 0, the pole's cosine, tells the episodes that start upright).
 ``--split``: the return that separates the two modes (default: halfway between the lowest and highest).
 """
 
@@ -49,8 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", type=pathlib.Path, required=True, help="folder with replay_buffer.pkl")
     parser.add_argument("--column", type=int, default=None, help="observation column to average over the last steps")
     parser.add_argument("--last", type=int, default=50, help="how many last steps of each episode to average over")
+    parser.add_argument("--first", type=int, default=None, help="also average the column over the first N steps")
     parser.add_argument("--split", type=float, default=None, help="return separating the lower and upper modes")
     args = parser.parse_args(argv)
+    if args.first is not None and args.column is None:
+        parser.error("--first averages an observation column: give it with --column")
 
     path = args.checkpoint / "replay_buffer.pkl" if args.checkpoint.is_dir() else args.checkpoint
     if not path.is_file():
@@ -66,11 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'episode':>7} {'length':>6} {'return':>8}"
     if args.column is not None:
         header += f" {f'obs[{args.column}], last {args.last}':>18}"
+    if args.first is not None:
+        header += f" {f'obs[{args.column}], first {args.first}':>18}"
     print(header)
     for index, (rewards, observations, _) in enumerate(runs):
         line = f"{index:>7} {rewards.size:>6} {rewards.sum():>8.1f}"
         if args.column is not None:
             line += f" {observations[-args.last :, args.column].mean():>18.3f}"
+        if args.first is not None:
+            line += f" {observations[: args.first, args.column].mean():>18.3f}"
         print(line + ("  (lower mode)" if rewards.sum() < split else ""))
     print(f"\nreturn split at {split:.1f}: episodes in the lower mode, by quarter of the {len(runs)} episodes")
     # The planner's std of the actions it chose (its exploration noise), warm-up actions left out: a std at

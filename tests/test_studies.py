@@ -234,5 +234,9 @@ def test_training_episodes_reads_each_episode_of_the_buffer_in_order(tmp_path, t
     assert [row[:3] for row in rows] == [[str(i), "50", f"{r.sum():.1f}"] for i, (r, _, _) in enumerate(stored)]
     assert [float(row[3]) for row in rows] == [round(float(obs[-10:, 2].mean()), 3) for _, obs, _ in stored]
     assert "obs[2], last 10" in output
+    output = run_study("training_episodes", "--checkpoint", str(tmp_path), "--column", "0", "--first", "3")
+    rows = [line.split() for line in output.split("return split")[0].strip().splitlines()[1:]]
+    assert [float(row[4]) for row in rows] == [round(float(obs[:3, 0].mean()), 3) for _, obs, _ in stored]
+    assert "obs[0], first 3" in output
     for quarter, (_, _, stds) in enumerate(stored, start=1):  # two episodes: one per quarter, the planner's std of each
         assert f"quarter {quarter}: " in output and f"planner std {stds.mean():.3f})" in output

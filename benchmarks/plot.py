@@ -37,7 +37,7 @@ from matplotlib.ticker import EngFormatter
 from scipy.stats import mannwhitneyu
 
 RUN_COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
-# reproduce.py's training CPU time: in its CSVs since it recorded it; NaN when a CSV has no such column.
+# reproduce.py's training CPU time; a CSV without it (a run resumed from an older checkpoint) reads as NaN.
 OPTIONAL_RUN_COLUMNS = ["cpu_s"]
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent / "reference"
 

@@ -85,10 +85,10 @@ class TimeToThreshold:
 
     threshold: float
     wall_s: list[float]  # of the seeds that reached it
+    cpu_s: list[float]  # the same seeds'; NaN where a run did not record it
     steps: list[int]
     seeds: int  # all seeds
     last_step: int  # the furthest any seed got (for "never by ...")
-    cpu_s: list[float] = dataclasses.field(default_factory=list)  # as wall_s; NaN where a run did not record it
 
     def cell(self, clock: str = "wall") -> str:
         """``clock``: "wall" (wall_s) or "cpu" (cpu_s; "not recorded" if a seed that got there has none)."""
@@ -158,7 +158,7 @@ def time_to_threshold(group: pd.DataFrame, threshold: float) -> TimeToThreshold:
             walls.append(float(reached["wall_s"].iloc[0]))
             cpus.append(float(reached["cpu_s"].iloc[0]))
             steps.append(int(reached["step"].iloc[0]))
-    return TimeToThreshold(threshold, walls, steps, int(group["seed"].nunique()), int(group["step"].max()), cpus)
+    return TimeToThreshold(threshold, walls, cpus, steps, int(group["seed"].nunique()), int(group["step"].max()))
 
 
 def read_reference(path: pathlib.Path) -> pd.DataFrame:
@@ -238,7 +238,7 @@ def default_hardware() -> str:
     return f"{model}, {os.cpu_count()} cores, no GPU, 1 torch thread"
 
 
-# The suite's evaluation interval (issue 30's protocol), for a run that has only its step-0 evaluation yet.
+# The suite's evaluation interval, for the rerun command of a run that has only its step-0 evaluation yet.
 SUITE_EVAL_FREQ = 10_000
 
 

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
             line += f" {observations[: args.first, args.column].mean():>18.3f}"
         print(line + ("  (lower mode)" if rewards.sum() < split else ""))
     print(f"\nreturn split at {split:.1f}: episodes in the lower mode, by quarter of the {len(runs)} episodes")
-    # The planner's std of the actions it chose (its exploration noise), warm-up actions left out: a std at
-    # min_std before any reward was seen means the planner stopped exploring.
+    # The planner's std of the actions it chose (its exploration noise), warm-up actions left out: how widely it
+    # explored in each part of training.
     for quarter, indices in enumerate(np.array_split(np.arange(len(runs)), 4), start=1):
         if not indices.size:
             continue

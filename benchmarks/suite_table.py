@@ -11,11 +11,14 @@ curves, the yardsticks) and the command that reruns each row.
 
 Definitions (all returns are reproduce.py's: the mean of its deterministic evaluation episodes):
 
-- the *matched step* of a (task, method, policy) is the last evaluation step that all its seeds reached (a
-  run in progress shortens it); *final* is each seed's return there, *peak* each seed's best return up to
-  there; the cells give mean +/- std over seeds (population std, ddof=0, as the published spreads);
+- a seed still *running* is one whose last evaluation is behind the furthest seed of its (task, method): the
+  table, the plots and the times to 90% leave it out until it gets there, and name it with its env step;
+- the *matched step* of a (task, method, policy) is then the last evaluation step of its seeds; *final* is
+  each seed's return there, *peak* each seed's best return up to there; the cells give mean +/- std over
+  seeds (population std, ddof=0, as the published spreads);
 - *wall time* is reproduce.py's ``wall_s`` (training only, no evaluations) at the matched step, mean over
-  seeds; *agent steps/s* = matched env steps / action repeat / wall time (action repeat 2 on DMC tasks);
+  seeds; *CPU time* its ``cpu_s`` there, mean over the seeds that recorded it; *agent steps/s* = matched
+  env steps / action repeat / wall time (action repeat 2 on DMC tasks);
 - *published* figures are the seed means at exactly 100k env steps of the reference CSV (TD-MPC2's repo:
   its steps are env steps, action repeat applied; see benchmarks/plot.py's REFERENCE_STEP_SCALE);
 - *time to 90%*: per seed, the ``wall_s`` of its first evaluation at or above 0.9 x TD-MPC2's published
@@ -76,6 +79,8 @@ class PolicyResult:
     step: int  # matched step (env steps)
     wall_s: float  # mean over seeds at the matched step
     agent_steps_per_s: float
+    cpu_s: float  # mean over the seeds that recorded it at the matched step; NaN if none did
+    cpu_seeds: int  # how many did
     seeds: list[int]
 
 
@@ -91,13 +96,22 @@ class TimeToThreshold:
     last_step: int  # the furthest any seed got (for "never by ...")
 
     def cell(self, clock: str = "wall") -> str:
-        """``clock``: "wall" (wall_s) or "cpu" (cpu_s; "not recorded" if a seed that got there has none)."""
+        """
+        ``clock``: "wall" (wall_s) or "cpu" (cpu_s). In CPU time, the time and step are the means over the seeds
+        that got there and recorded cpu_s; when some did not record it, the cell says of how many the time is.
+        """
+        reached = f"{len(self.wall_s)}/{self.seeds}"
         if not self.wall_s:
             return f"never (0/{self.seeds}, by {self.last_step / 1000:.0f}k)"
-        seconds = self.wall_s if clock == "wall" else self.cpu_s
-        if not np.all(np.isfinite(seconds)):
-            return "not recorded"
-        return f"{np.mean(seconds) / 60:.1f} min @ {np.mean(self.steps) / 1000:.0f}k ({len(self.wall_s)}/{self.seeds})"
+        seconds, steps = np.asarray(self.wall_s), np.asarray(self.steps)
+        if clock == "cpu":
+            recorded = np.isfinite(self.cpu_s)
+            if not recorded.any():
+                return f"not recorded ({reached})"
+            if not recorded.all():
+                reached += f"; CPU time of {int(recorded.sum())}"
+            seconds, steps = np.asarray(self.cpu_s)[recorded], steps[recorded]
+        return f"{seconds.mean() / 60:.1f} min @ {steps.mean() / 1000:.0f}k ({reached})"
 
 
 def action_repeat(task: str) -> int:
@@ -129,6 +143,22 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
     return runs.drop(columns="csv_path")
 
 
+def hold_back_running(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[int, int]]]:
+    """
+    The rows of the seeds that reached the furthest env step of their (task, method), and the others: per
+    (task, method), each running seed's last env step. Averaging a seed at 10k into the others' 100k would
+    pull the table back to 10k (or, curve point by curve point, mix seeds), so a running seed waits.
+    """
+    last = runs.groupby(["task", "method", "seed"])["step"].max()
+    furthest = last.groupby(level=["task", "method"]).transform("max")
+    behind = last[last < furthest]
+    running: dict[tuple[str, str], dict[int, int]] = {}
+    for (task, method, seed), step in behind.items():
+        running.setdefault((str(task), str(method)), {})[int(seed)] = int(step)
+    keep = ~pd.MultiIndex.from_frame(runs[["task", "method", "seed"]]).isin(behind.index)
+    return runs[keep], running
+
+
 def policy_result(group: pd.DataFrame) -> PolicyResult | None:
     """Final, peak, matched step and speed of the rows of one (task, method, policy); None without rows."""
     rewards = group.pivot_table(index="step", columns="seed", values="reward", aggfunc="mean").dropna().sort_index()
@@ -139,12 +169,15 @@ def policy_result(group: pd.DataFrame) -> PolicyResult | None:
     wall_s = float(walls.loc[step].mean())
     task = str(group["task"].iloc[0])
     rate = step / action_repeat(task) / wall_s if wall_s > 0 else float("nan")
+    cpus = group[group["step"] == step].groupby("seed")["cpu_s"].mean().reindex(rewards.columns).dropna()
     return PolicyResult(
         final=SeedStats.of(rewards.loc[step].to_numpy()),
         peak=SeedStats.of(rewards.max(axis=0).to_numpy()),
         step=step,
         wall_s=wall_s,
         agent_steps_per_s=rate,
+        cpu_s=float(cpus.mean()) if not cpus.empty else float("nan"),
+        cpu_seeds=int(cpus.size),
         seeds=sorted(int(seed) for seed in rewards.columns),
     )
 
@@ -184,6 +217,7 @@ class TaskRow:
     baselines: dict[str, PolicyResult]  # "sac", "tqc"
     published: dict[str, float | None]  # "tdmpc2", "sac" at 100k env steps
     to_threshold: dict[str, TimeToThreshold]  # "BOOM planner", "BOOM prior", "SAC", "TQC"
+    running: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)  # method: {seed: env step}
 
 
 def task_rows(
@@ -192,11 +226,13 @@ def task_rows(
     boom_method: str,
     baselines: tuple[str, ...] = ("sac", "tqc"),
     tasks: list[str] | None = None,
+    running: dict[tuple[str, str], dict[int, int]] | None = None,
 ) -> list[TaskRow]:
     """
     One row per task: ``tasks`` (those without runs yet get empty cells), else every task that ``boom_method``
-    or a baseline ran on.
+    or a baseline ran on. ``runs``: without the running seeds (``hold_back_running``), which ``running`` names.
     """
+    running = running or {}
     if tasks is None:
         tasks = sorted(runs.loc[runs["method"].isin([boom_method, *baselines]), "task"].unique())
     rows = []
@@ -220,6 +256,7 @@ def task_rows(
                 baselines={method: results[method.upper()] for method in baselines if results.get(method.upper())},
                 published=published,
                 to_threshold=to_threshold,
+                running={method: seeds for (of, method), seeds in running.items() if of == task},
             )
         )
     return rows
@@ -332,6 +369,34 @@ def _cell(result: PolicyResult | None, what: str) -> str:
     return "-" if result is None else getattr(result, what).cell()
 
 
+def _seeds(count: int) -> str:
+    return f"{count} seed" if count == 1 else f"{count} seeds"
+
+
+def _running(seeds: dict[int, int] | None) -> str:
+    """ ", +1 running (at 20k)": the seeds left out while they catch up."""
+    if not seeds:
+        return ""
+    return f", +{len(seeds)} running (at {', '.join(f'{step / 1000:.0f}k' for step in sorted(seeds.values()))})"
+
+
+def _cpu_time(result: PolicyResult) -> str:
+    """Mean training CPU time at the matched step; of how many seeds, when not all recorded it."""
+    if result.cpu_seeds == 0:
+        return "not recorded"
+    partial = "" if result.cpu_seeds == result.final.seeds else f" ({result.cpu_seeds} of {_seeds(result.final.seeds)})"
+    return f"{result.cpu_s / 60:.0f} min{partial}"
+
+
+def _baseline_cell(row: TaskRow, method: str) -> str:
+    result = row.baselines.get(method)
+    if result is None:
+        return "-"
+    return (
+        f"{result.final.cell()} ({result.step / 1000:.0f}k, {_seeds(result.final.seeds)}{_running(row.running.get(method))})"
+    )
+
+
 def _published(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -352,28 +417,31 @@ def markdown(
         f"Made by `python benchmarks/suite_table.py` from the CSVs of benchmarks/reproduce.py (BOOM: method `{boom_method}`, "
         "the shipped hyperparams/boom.yml entries; SAC/TQC: the RL Zoo's hyperparameters, same env wrappers), on "
         f"{hardware}. Returns: mean of 10 deterministic evaluation episodes; final: each seed's return at the last "
-        "evaluation all seeds reached (env steps column), peak: each seed's best return up to there, both as mean ± std "
+        "evaluation (env steps column), peak: each seed's best return up to there, both as mean ± std "
         "over seeds (population std); SAC/TQC: final (their env steps, seeds). Published: the TD-MPC2 repository's "
         "curves, seed mean at exactly 100k env steps (action repeat 2 applied). Wall time: training only (no "
-        "evaluations), mean over seeds; agent steps/s = env steps / 2 / wall time. Runs still in progress show "
-        "fewer env steps or seeds. Trained agents (the final model of one seed per task, RL Zoo layout): `agents/`, "
+        "evaluations), mean over seeds; CPU time: the training process's CPU time (`cpu_s`, one torch thread), which, "
+        "unlike wall time, does not grow when other work shares the cores; agent steps/s = env steps / 2 / wall time. "
+        "Runs in progress: a seed behind the others of its task and method is left out of the table, the plots and "
+        "the times to 90% until it gets there (seeds: +n running, at its env step). Trained agents (the final model "
+        "of one seed per task, RL Zoo layout): `agents/`, "
         "made by benchmarks/package_agents.py. Where a task falls short, and why: "
         "[Validation](validation.md#where-the-easy-suite-falls-short).",
         "",
         *([f"Regenerate this page: `{command}`", ""] if command else []),
         "| task | BOOM planner final | BOOM planner peak | BOOM prior final | BOOM prior peak | SAC | TQC "
-        "| TD-MPC2 100k (published) | SAC 100k (published) | env steps | seeds | wall time | agent steps/s | hardware |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| TD-MPC2 100k (published) | SAC 100k (published) | env steps | seeds | wall time | CPU time | agent steps/s "
+        "| hardware |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         planner, prior = row.boom.get("planner"), row.boom.get("prior")
         lead = planner or prior
-        baselines = [
-            "-" if result is None else f"{result.final.cell()} ({result.step / 1000:.0f}k, {result.final.seeds} seeds)"
-            for result in (row.baselines.get("sac"), row.baselines.get("tqc"))
-        ]
-        speed = ["-"] * 4 if lead is None else [str(lead.step), str(lead.final.seeds), f"{lead.wall_s / 60:.0f} min"]
+        baselines = [_baseline_cell(row, method) for method in ("sac", "tqc")]
+        seeds = "-" if lead is None else f"{lead.final.seeds}{_running(row.running.get(boom_method))}"
+        speed = ["-"] * 5 if lead is None else [str(lead.step), seeds, f"{lead.wall_s / 60:.0f} min"]
         if lead is not None:  # a run with only its untrained evaluation (step 0) has no speed yet
+            speed.append(_cpu_time(lead))
             speed.append(f"{lead.agent_steps_per_s:.1f}" if np.isfinite(lead.agent_steps_per_s) else "-")
         lines.append(
             f"| {row.task} | {_cell(planner, 'final')} | {_cell(planner, 'peak')} "
@@ -394,7 +462,8 @@ def markdown(
         "",
         "The same, in training CPU time (reproduce.py's `cpu_s`: the CPU time of the training process, one torch thread). "
         "Wall time grows when other work shares the cores; CPU time does not, so this table compares runs made at "
-        "different loads. Not recorded: a run whose CSV has no `cpu_s` (resumed from a checkpoint written without it).",
+        "different loads. Not recorded: runs whose CSVs have no `cpu_s` (resumed from a checkpoint written without it); "
+        "CPU time of k: the time and env step are the means over the k seeds that recorded it.",
         "",
         *_threshold_table(rows, "cpu"),
     ]
@@ -441,11 +510,12 @@ def main(argv: list[str] | None = None) -> None:
         found = sorted(runs["method"].unique())
         raise SystemExit(f"no rows of method {args.boom_method!r} in the runs (methods: {found}): pass --boom-method")
     reference = read_reference(args.reference)
-    rows = task_rows(runs, reference, args.boom_method, tasks=args.tasks)
+    shown, running = hold_back_running(runs)
+    rows = task_rows(shown, reference, args.boom_method, tasks=args.tasks, running=running)
     plot_ref = None
     if args.plots is not None:
         for row in rows:
-            plot_task(row, runs, reference, args.boom_method, args.plots / f"{row.task}.png")
+            plot_task(row, shown, reference, args.boom_method, args.plots / f"{row.task}.png")
         base = args.out.parent if args.out is not None else pathlib.Path.cwd()
         plot_ref = os.path.relpath(args.plots, base)
     command = "python benchmarks/suite_table.py " + " ".join(

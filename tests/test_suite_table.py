@@ -58,8 +58,8 @@ def reference_file(tmp_path) -> pathlib.Path:
 
 
 def rows_by_task(runs_dir: pathlib.Path, reference_file: pathlib.Path) -> dict:
-    runs = suite_table.read_runs([str(runs_dir / "*.csv")])
-    rows = suite_table.task_rows(runs, suite_table.read_reference(reference_file), "boom-zoo")
+    shown, running = suite_table.hold_back_running(suite_table.read_runs([str(runs_dir / "*.csv")]))
+    rows = suite_table.task_rows(shown, suite_table.read_reference(reference_file), "boom-zoo", running=running)
     return {row.task: row for row in rows}
 
 
@@ -79,11 +79,34 @@ def test_wall_time_and_agent_steps_per_second(runs_dir, reference_file):
     assert planner.agent_steps_per_s == pytest.approx(100_000 / 2 / 1200)  # action repeat 2 on DMC
 
 
-def test_a_run_in_progress_shortens_the_matched_step(runs_dir, reference_file):
-    planner = rows_by_task(runs_dir, reference_file)["walker-walk"].boom["planner"]
-    assert planner.step == 50_000 and planner.final.seeds == 2
-    assert planner.final.mean == pytest.approx(600) and planner.final.std == pytest.approx(100)
-    assert planner.peak.mean == pytest.approx(600)  # seed 0's 900 at 100k is past the matched step
+def test_a_seed_behind_the_others_waits_until_it_gets_there(runs_dir, reference_file, tmp_path):
+    """walker-walk: seed 0 at 100k, seed 1 still at 50k. The row is seed 0's at 100k and names seed 1 as running."""
+    row = rows_by_task(runs_dir, reference_file)["walker-walk"]
+    planner = row.boom["planner"]
+    assert planner.step == 100_000 and planner.seeds == [0] and planner.final.mean == pytest.approx(900)
+    assert row.running == {"boom-zoo": {1: 50_000}}
+    out, plots = tmp_path / "table.md", tmp_path / "img"
+    suite_table.main(
+        ["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out), "--plots", str(plots)]
+    )
+    line = next(line for line in out.read_text().splitlines() if line.startswith("| walker-walk |"))
+    assert line.startswith("| walker-walk | 900 ± 0 | 900 ± 0 | 800 ± 0 | 800 ± 0 |")
+    assert "| 100000 | 1, +1 running (at 50k) | 13 min |" in line  # seed 0's wall time, 800 s
+    # seed 1 catches up: both count, at 100k
+    path = runs_dir / "boom-zoo__walker-walk__seed1.csv"
+    with open(path, "a", newline="") as file:
+        csv.writer(file).writerows([["boom-zoo", "walker-walk", 100_000, 700, 1, p, 1000.0] for p in ("planner", "prior")])
+    row = rows_by_task(runs_dir, reference_file)["walker-walk"]
+    assert row.boom["planner"].seeds == [0, 1] and row.boom["planner"].final.mean == pytest.approx(800)
+    assert row.running == {}
+
+
+def test_a_running_seed_of_a_baseline_is_named_in_its_cell(runs_dir, reference_file, tmp_path):
+    with open(runs_dir / "sac__cheetah-run__seed2.csv", "w", newline="") as file:
+        csv.writer(file).writerows([COLUMNS, ["sac", "cheetah-run", 0, 1, 2, "actor", 0.0]])
+    out = tmp_path / "table.md"
+    suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
+    assert "| 400 ± 100 (100k, 2 seeds, +1 running (at 0k)) |" in out.read_text()
 
 
 def test_baselines_and_published_figures_at_100k(runs_dir, reference_file):
@@ -156,7 +179,7 @@ def test_a_run_with_only_its_untrained_evaluation_has_no_speed_yet(runs_dir, ref
     out = tmp_path / "table.md"
     suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
     row = next(line for line in out.read_text().splitlines() if line.startswith("| pendulum-swingup |"))
-    assert "| 0 | 1 | 0 min | - |" in row and "nan" not in row
+    assert "| 0 | 1 | 0 min | not recorded | - |" in row and "nan" not in row
     # its rerun command evaluates at the suite's interval, not every 0 steps
     assert "--tasks dm_control/pendulum-swingup-v0 --seeds 0 --budget 100000 --eval-freq 10000 " in out.read_text()
 
@@ -170,18 +193,40 @@ def test_a_run_found_in_two_csvs_is_refused(runs_dir, tmp_path):
 
 
 def test_cpu_time_to_90_percent_where_the_runs_recorded_it(runs_dir, reference_file, tmp_path):
-    """BOOM's new CSVs record cpu_s: its CPU-time cells are filled; SAC's older CSVs show "not recorded"."""
-    for seed, cpu in ((0, 240.0), (1, 600.0)):  # seed 2 never reaches 468 (0.9 x 520)
+    """
+    Seeds 0 and 1 of BOOM record cpu_s, seed 2 does not; SAC's CSVs have none. The CPU-time cells give the mean
+    over the seeds that recorded it and say so; SAC's say "not recorded" with how many got there (seed 1, at 100k).
+    """
+    for seed, cpu in ((0, 240.0), (1, 600.0), (2, None)):  # seed 2 never reaches 468 (0.9 x 520)
         path = runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv"
         with open(path, newline="") as file:
             rows = list(csv.DictReader(file))
         with open(path, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
             writer.writeheader()
-            writer.writerows({**row, "cpu_s": cpu * int(row["step"]) / 50_000} for row in rows)
+            writer.writerows({**row, "cpu_s": "" if cpu is None else cpu * int(row["step"]) / 50_000} for row in rows)
     out = tmp_path / "table.md"
     suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
-    wall, cpu = out.read_text().split("### CPU time to 90%")
+    table, cpu = out.read_text().split("### CPU time to 90%")
     # seed 0 reached 500 at 50k (wall 500 s, cpu 240 s); seed 1 600 at 100k (wall 1200 s, cpu 1200 s)
-    assert "| cheetah-run | 468 | 14.2 min @ 75k (2/3) |" in wall
-    assert "| cheetah-run | 468 | 12.0 min @ 75k (2/3) | never (0/3, by 100k) | not recorded | - |" in cpu
+    assert "| cheetah-run | 468 | 14.2 min @ 75k (2/3) |" in table
+    assert "| cheetah-run | 468 | 12.0 min @ 75k (2/3) | never (0/3, by 100k) | not recorded (1/2) | - |" in cpu
+    # at 100k: cpu 480 s and 1200 s for seeds 0 and 1 (mean 14 min), none for seed 2
+    cheetah = next(line for line in table.splitlines() if line.startswith("| cheetah-run | 400 ± 163"))
+    assert "| 100000 | 3 | 20 min | 14 min (2 of 3 seeds) | " in cheetah
+
+
+def test_cpu_time_of_the_seeds_that_recorded_it(runs_dir, reference_file):
+    """Of two seeds that reached the threshold, only seed 1 recorded cpu_s: the cell is seed 1's time and step."""
+    for seed, cpu in ((0, None), (1, 600.0)):
+        path = runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv"
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        with open(path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
+            writer.writeheader()
+            writer.writerows({**row, "cpu_s": "" if cpu is None else cpu * int(row["step"]) / 50_000} for row in rows)
+    row = rows_by_task(runs_dir, reference_file)["cheetah-run"]
+    assert row.to_threshold["BOOM planner"].cell("cpu") == "20.0 min @ 100k (2/3; CPU time of 1)"
+    assert row.to_threshold["BOOM planner"].cell("wall") == "14.2 min @ 75k (2/3)"
+    assert row.boom["planner"].cpu_seeds == 1 and row.boom["planner"].cpu_s == pytest.approx(1200)

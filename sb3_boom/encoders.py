@@ -15,7 +15,6 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 from torch import nn
-from torch.nn import functional as F
 
 # TD-MPC2's pixel encoder: (kernel, stride) of its four conv layers.
 CONV_LAYERS: tuple[tuple[int, int], ...] = ((7, 2), (5, 2), (3, 2), (3, 1))
@@ -91,13 +90,16 @@ class RandomShift(nn.Module):
         if not self.training or self.pad == 0:
             return x
         n, _, height, width = x.shape
-        padded = F.pad(x, (self.pad,) * 4, mode="replicate")
         offsets = th.randint(0, 2 * self.pad + 1, (2, n, 1), device=x.device)
-        rows = (offsets[0] + th.arange(height, device=x.device))[:, :, None]  # [N, H, 1]
-        cols = (offsets[1] + th.arange(width, device=x.device))[:, None, :]  # [N, 1, W]
+        # Row i of the image padded by ``pad`` and cropped at offset o is row clamp(i + o - pad) of the image:
+        # clamped indices read the replicated border without building the padded copy, in any dtype (uint8
+        # pixels move a quarter of the bytes of float ones).
+        rows = (offsets[0] - self.pad + th.arange(height, device=x.device)).clamp_(0, height - 1)[:, :, None]  # [N, H, 1]
+        cols = (offsets[1] - self.pad + th.arange(width, device=x.device)).clamp_(0, width - 1)[:, None, :]  # [N, 1, W]
         batch = th.arange(n, device=x.device)[:, None, None]
-        # Advanced indexing on (N, H, W) of the channel-last view gives [N, H, W, C].
-        return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+        # Advanced indexing on (N, H, W) of the channel-last view gives [N, H, W, C]: channels-last memory,
+        # on which PyTorch's CPU convs are faster.
+        return x.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}"
@@ -124,16 +126,18 @@ class PixelEncoder(nn.Module):
         for i, (kernel, stride) in enumerate(CONV_LAYERS):
             layers.append(nn.Conv2d(in_channels, num_channels, kernel, stride=stride))
             if i < len(CONV_LAYERS) - 1:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))  # on the conv output, which backward does not keep
             in_channels = num_channels
         self.convs = nn.Sequential(*layers)
         self.output_dim = num_channels * conv_output_size(height) * conv_output_size(width)
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         """``[N, C * H * W]`` flat pixels in [0, 255] (any dtype) -> ``[N, output_dim]``."""
-        x = x.reshape(-1, *self.image_shape).float()
+        x = x.reshape(-1, *self.image_shape)
         x = self.shift(x)  # on raw pixels, as TD-MPC2: the replicated border stays a valid pixel value
-        return self.convs(x / 255.0 - 0.5).flatten(1)
+        # x / 255 - 0.5 in place on a float copy: the same arithmetic, without two more full-size temporaries.
+        scaled = x.float() if x.dtype != th.float32 else x.clone()
+        return self.convs(scaled.div_(255.0).sub_(0.5)).flatten(1)
 
 
 class ObservationEncoder(nn.Module):

@@ -92,6 +92,26 @@ def test_random_shift_only_in_training():
         assert found, f"image {i} is not a shifted crop"
         offsets.append(found[0])
     assert len(set(offsets)) > 3  # independent per image
+    th.manual_seed(0)  # the same crops of uint8 pixels, still uint8
+    pixels = (images * 255).to(th.uint8)
+    shifted_pixels = shift(pixels)
+    assert shifted_pixels.dtype == th.uint8
+    th.manual_seed(0)
+    assert th.equal(shifted_pixels.float(), shift(pixels.float()))
+
+
+def test_encoder_takes_uint8_or_float_pixels_alike_and_leaves_its_input_alone():
+    encoder = PixelEncoder((6, 40, 40), num_channels=4)
+    pixels = th.randint(0, 256, (5, 6 * 40 * 40), dtype=th.uint8)
+    floats = pixels.float()
+    untouched = floats.clone()
+    for training in (True, False):
+        encoder.train(training)
+        th.manual_seed(1)
+        from_uint8 = encoder(pixels)
+        th.manual_seed(1)
+        assert th.equal(encoder(floats), from_uint8)
+        assert th.equal(floats, untouched)  # the scaling works in place on its own copy
 
 
 def test_cnn_policy_uses_the_conv_encoder_and_simnorm(cnn_model):

@@ -616,7 +616,8 @@ class BOOM(OffPolicyAlgorithm):
         :param deterministic: execute the planner action without exploration noise
         :return: the actions and the warm-start state for the next call
         """
-        return self.policy.predict(observation, state, episode_start, deterministic, use_planner=self.use_planner)
+        # The policy's own use_planner: assignments on the model reach it, and so do those on model.policy.
+        return self.policy.predict(observation, state, episode_start, deterministic)
 
     def learn(
         self: SelfBOOM,

@@ -489,3 +489,15 @@ def test_settings_held_by_boom_and_its_policy_never_disagree(tmp_path, tiny_kwar
     model.save(tmp_path / "model")
     loaded = BOOM.load(tmp_path / "model", num_samples=40, iterations=1, use_planner=False)
     assert (loaded.policy.planner.num_samples, loaded.policy.planner.iterations, loaded.policy.use_planner) == (40, 1, False)
+
+
+def test_use_planner_set_on_the_policy_is_what_predict_uses(tiny_kwargs):
+    model = BOOM("MlpPolicy", "Pendulum-v1", **tiny_kwargs)
+    observation = np.array([0.6, 0.8, -1.0], dtype=np.float32)
+    with th.no_grad():
+        prior_mean = model.policy.pi(model.policy.encode(th.as_tensor(observation[None]))).mean.numpy()[0]
+    model.policy.use_planner = False
+    for _ in range(2):  # the prior's mean, every call (the planner's samples would differ)
+        np.testing.assert_allclose(model.predict(observation, deterministic=True)[0], 2.0 * prior_mean, atol=1e-6)
+    model.use_planner = True  # and through the model, as before
+    assert model.policy.use_planner is True

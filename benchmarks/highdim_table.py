@@ -5,6 +5,9 @@ the ``cpu`` preset), evaluation by evaluation, beside the published curves at th
     python benchmarks/highdim_table.py --runs 'benchmarks/results/highdim/*.csv' --task dog-stand \\
         --out docs/highdim.md --plot docs/img/highdim/dog-stand.png
 
+``--compare-runs`` adds the runs of a cheaper setting (``--compare-method``, made with reproduce.py's
+``--preset cpu --boom-kwargs <--compare-kwargs> --name <--compare-method>``) as columns beside the preset's.
+
 Published curves, on env steps:
 
 - TD-MPC2 and SAC (5M model on a GPU; the TD-MPC2 repository's per-seed curves, a point every 100k env
@@ -15,6 +18,7 @@ Published curves, on env steps:
 """
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import shlex
@@ -67,18 +71,48 @@ def value_at(curve: tuple[np.ndarray, np.ndarray], step: int) -> str:
 
 
 def our_curve(runs: pd.DataFrame, method: str, task: str, policy: str) -> pd.DataFrame:
-    """Per evaluation step: mean, population std and count over seeds, and the mean training wall time."""
+    """Per evaluation step: mean, population std and count over seeds, mean training wall and CPU time."""
     rows = runs[(runs["method"] == method) & (runs["task"] == task) & (runs["policy"] == policy)]
     return rows.groupby("step").agg(
         mean=("reward", "mean"),
         std=("reward", lambda values: float(np.std(values))),
         seeds=("seed", "nunique"),
         wall_s=("wall_s", "mean"),
+        cpu_s=("cpu_s", "mean"),  # NaN where no seed recorded it
     )
 
 
-def plot(task: str, planner: pd.DataFrame, prior: pd.DataFrame, runs: pd.DataFrame, method: str, path: pathlib.Path) -> None:
-    """Each seed's planner curve, the seed mean of planner and prior, and the published curves to our last step."""
+def seed_cell(curve: pd.DataFrame, step: int) -> str:
+    """``mean ± std (seeds)`` of ``curve`` at ``step``, ``-`` where it has no evaluation there."""
+    if step not in curve.index:
+        return "-"
+    return f"{curve.loc[step, 'mean']:.0f} ± {curve.loc[step, 'std']:.0f} ({int(curve.loc[step, 'seeds'])})"
+
+
+@dataclasses.dataclass
+class Comparison:
+    """A cheaper setting's runs beside the preset's: its CSV method name, its settings and its curves."""
+
+    method: str
+    kwargs: str  # reproduce.py --boom-kwargs over the cpu preset
+    planner: pd.DataFrame
+    prior: pd.DataFrame
+    out: str  # the CSVs' folder
+    eval_freq: int  # of the preset's runs, for the rerun command while these have only step 0
+    note: str = ""  # what the setting saves, with the command that measured it
+
+
+def plot(
+    task: str,
+    planner: pd.DataFrame,
+    prior: pd.DataFrame,
+    runs: pd.DataFrame,
+    method: str,
+    path: pathlib.Path,
+    comparison: Comparison | None = None,
+) -> None:
+    """Each seed's planner curve, the seed means of planner and prior (and of the cheaper setting's planner), and
+    the published curves to our last step."""
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     ax = figure.subplots()
     of_task = runs[(runs["method"] == method) & (runs["task"] == task)]
@@ -87,6 +121,15 @@ def plot(task: str, planner: pd.DataFrame, prior: pd.DataFrame, runs: pd.DataFra
         ax.plot(rows["step"], rows["reward"], color="C0", alpha=0.35, linewidth=1, label=f"planner, seed {seed}")
     ax.plot(planner.index, planner["mean"], color="C0", marker="o", markersize=3, label="BOOM planner (ours, seed mean)")
     ax.plot(prior.index, prior["mean"], color="C9", marker="o", markersize=3, label="BOOM prior (ours, seed mean)")
+    if comparison is not None and not comparison.planner.empty:
+        ax.plot(
+            comparison.planner.index,
+            comparison.planner["mean"],
+            color="C2",
+            marker="^",
+            markersize=4,
+            label=f"BOOM planner, cpu preset + {comparison.kwargs} (seed mean)",
+        )
     last = int(planner.index.max())
     styles = {
         "TD-MPC2 (published)": ("C3", "--"),
@@ -118,6 +161,7 @@ def markdown(
     plot_ref: str | None,
     command: str,
     budget: int,
+    comparison: Comparison | None = None,
 ) -> str:
     """The page: ``planner`` and ``prior`` are :func:`our_curve` of ``runs`` for ``method`` on ``task``."""
     curves = published_curves(task)
@@ -151,16 +195,16 @@ def markdown(
         f"`python -m rl_zoo3.train --algo boom --env dm_control/{task}-v0 --hyperparams preset:\"'cpu'\" "
         f"n_timesteps:{budget // suite_table.DMC_ACTION_REPEAT}` ([presets](rl_zoo.md#presets)).",
         "",
-        "| env steps | BOOM planner (ours) | BOOM prior (ours) | " + " | ".join(names) + " | wall time |",
-        "|---" * (4 + len(names)) + "|",
+        "| env steps | BOOM planner (ours) | BOOM prior (ours) | "
+        + ("BOOM planner, cheaper setting (ours) | " if comparison is not None else "")
+        + " | ".join(names)
+        + " | wall time |",
+        "|---" * (4 + len(names) + (comparison is not None)) + "|",
     ]
     for step in planner.index:
-        cells = [
-            f"{frame.loc[step, 'mean']:.0f} ± {frame.loc[step, 'std']:.0f} ({int(frame.loc[step, 'seeds'])})"
-            if step in frame.index
-            else "-"
-            for frame in (planner, prior)
-        ]
+        cells = [seed_cell(planner, step), seed_cell(prior, step)]
+        if comparison is not None:
+            cells.append(seed_cell(comparison.planner, step))
         cells += [value_at(curves[name], int(step)) for name in names]
         lines.append(f"| {step / 1000:.0f}k | " + " | ".join(cells) + f" | {planner.loc[step, 'wall_s'] / 60:.0f} min |")
     random_return = planner["mean"].iloc[0]
@@ -180,9 +224,46 @@ def markdown(
         rerun,
         "```",
     ]
+    if comparison is not None:
+        lines += comparison_section(comparison, task, budget, seeds)
     if plot_ref is not None:
         lines += ["", f"![{task}]({plot_ref})"]
     return "\n".join(lines) + "\n"
+
+
+def comparison_section(comparison: Comparison, task: str, budget: int, preset_seeds: list[int]) -> list[str]:
+    """The cheaper setting: what it changes, where its runs have got, their CPU time and the command that reruns them."""
+    planner, prior = comparison.planner, comparison.prior
+    lines = [
+        "",
+        "## A cheaper setting",
+        "",
+        f"The `cpu` preset with `{comparison.kwargs}` (CSV method `{comparison.method}`), the table's column "
+        '"BOOM planner, cheaper setting".' + (f" {comparison.note}" if comparison.note else ""),
+        "",
+    ]
+    if planner.empty or planner.index.max() == 0:
+        lines.append("Its runs have only their untrained evaluation so far.")
+    else:
+        last = int(planner.index.max())
+        cpu_s = planner.loc[last, "cpu_s"]
+        cpu = (
+            f"; training CPU time {cpu_s / 60:.0f} min ({last / 2 / cpu_s:.1f} agent steps per CPU second)"
+            if np.isfinite(cpu_s)
+            else ""
+        )
+        lines.append(f"At {last // 1000}k env steps: planner {seed_cell(planner, last)}, prior {seed_cell(prior, last)}{cpu}.")
+    seeds = " ".join(map(str, preset_seeds))
+    lines += [
+        "",
+        "```bash",
+        f"python benchmarks/reproduce.py --methods boom --preset cpu --boom-kwargs {comparison.kwargs} "
+        f"--name {comparison.method} --tasks dm_control/{task}-v0 --seeds {seeds} --budget {budget} "
+        f"--eval-freq {suite_table.eval_freq_of(planner.reset_index(), comparison.eval_freq)} "
+        f"--eval-episodes 5 --threads 1 --out {comparison.out}",
+        "```",
+    ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,22 +275,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=pathlib.Path, default=None, help="markdown file (default: print it)")
     parser.add_argument("--plot", type=pathlib.Path, default=None, help="PNG of the curves (default: none)")
     parser.add_argument("--hardware", default=None, help="the machine the runs ran on (default: this one's CPU)")
+    parser.add_argument("--compare-runs", nargs="+", default=None, help="CSVs (globs) of a cheaper setting's runs")
+    parser.add_argument("--compare-method", default=None, help="their CSV method name (reproduce.py --name)")
+    parser.add_argument("--compare-kwargs", default=None, help="their reproduce.py --boom-kwargs, as one string")
+    parser.add_argument("--compare-note", default="", help="a sentence on what the setting saves and how it was measured")
     args = parser.parse_args(argv)
-
     runs = suite_table.read_runs(args.runs)
     planner, prior = (our_curve(runs, args.method, args.task, policy) for policy in ("planner", "prior"))
     if planner.empty:
         raise SystemExit(f"no planner rows of method {args.method!r} on {args.task!r} in the runs")
+    comparison = None
+    if args.compare_runs is not None:
+        if not (args.compare_method and args.compare_kwargs):
+            raise SystemExit("--compare-runs needs --compare-method (the CSV method name) and --compare-kwargs")
+        others = suite_table.read_runs(args.compare_runs)
+        curves = [our_curve(others, args.compare_method, args.task, policy) for policy in ("planner", "prior")]
+        if curves[0].empty:
+            raise SystemExit(f"no planner rows of method {args.compare_method!r} on {args.task!r} in --compare-runs")
+        out = str(others.loc[others["method"] == args.compare_method, "csv_dir"].iloc[0])
+        eval_freq = suite_table.eval_freq_of(planner.reset_index())
+        comparison = Comparison(
+            args.compare_method, args.compare_kwargs, curves[0], curves[1], out, eval_freq, args.compare_note
+        )
     plot_ref = None
     if args.plot is not None:
-        plot(args.task, planner, prior, runs, args.method, args.plot)
+        plot(args.task, planner, prior, runs, args.method, args.plot, comparison)
         base = args.out.parent if args.out is not None else pathlib.Path.cwd()
         plot_ref = os.path.relpath(args.plot, base)
     command = "python benchmarks/highdim_table.py " + " ".join(
         shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:])
     )
     hardware = args.hardware or suite_table.default_hardware()
-    text = markdown(runs, planner, prior, args.method, args.task, hardware, plot_ref, command, args.budget)
+    text = markdown(runs, planner, prior, args.method, args.task, hardware, plot_ref, command, args.budget, comparison)
     if args.out is None:
         print(text, end="")
     else:

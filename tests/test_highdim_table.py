@@ -58,3 +58,26 @@ def test_the_page_has_seed_statistics_speed_and_the_rerun_command(runs_dir, tmp_
     assert "--preset cpu --tasks dm_control/dog-stand-v0 --seeds 0 1 --budget 200000 --eval-freq 50000" in text
     assert "preset:\"'cpu'\" n_timesteps:100000" in text and "![dog-stand](img/dog-stand.png)" in text
     assert png.stat().st_size > 10_000
+
+
+def test_a_cheaper_setting_sits_beside_the_preset(runs_dir, tmp_path):
+    cheaper = tmp_path / "cheaper"
+    cheaper.mkdir()
+    with open(cheaper / "boom-cpu-b64c__dog-stand__seed0.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([*COLUMNS, "cpu_s"])
+        for step, planner, prior, seconds in ((0, 25, 12, 0.0), (50_000, 180, 40, 500.0)):
+            writer.writerow(["boom-cpu-b64c", "dog-stand", step, planner, 0, "planner", 2 * seconds, seconds])
+            writer.writerow(["boom-cpu-b64c", "dog-stand", step, prior, 0, "prior", 2 * seconds, seconds])
+    out = tmp_path / "highdim.md"
+    arguments = ["--runs", str(runs_dir / "*.csv"), "--out", str(out), "--compare-runs", str(cheaper / "*.csv")]
+    with pytest.raises(SystemExit, match="needs --compare-method"):
+        highdim_table.main(arguments)
+    highdim_table.main([*arguments, "--compare-method", "boom-cpu-b64c", "--compare-kwargs", "batch_size=64 compile=True"])
+    text = out.read_text()
+    assert "| env steps | BOOM planner (ours) | BOOM prior (ours) | BOOM planner, cheaper setting (ours) |" in text
+    assert "| 50k | 150 ± 50 (2) | 60 ± 10 (2) | 180 ± 0 (1) | ~" in text
+    assert "| 100k | 400 ± 0 (1) | 150 ± 0 (1) | - | 147 |" in text  # the cheaper runs have not got there
+    # 50k env steps = 25k agent steps in 500 CPU seconds
+    assert "At 50k env steps: planner 180 ± 0 (1), prior 40 ± 0 (1); training CPU time 8 min (50.0 agent steps" in text
+    assert "--boom-kwargs batch_size=64 compile=True --name boom-cpu-b64c --tasks dm_control/dog-stand-v0 --seeds 0 1" in text

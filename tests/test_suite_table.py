@@ -192,19 +192,25 @@ def test_a_run_found_in_two_csvs_is_refused(runs_dir, tmp_path):
         suite_table.read_runs([str(runs_dir / "*.csv"), str(other / "*.csv")])
 
 
+def record_cpu_time(path: pathlib.Path, cpu_per_50k: float | None) -> None:
+    """Add reproduce.py's cpu_s column to a CSV: ``cpu_per_50k`` seconds per 50k env steps, or empty (None)."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
+        writer.writeheader()
+        writer.writerows(
+            {**row, "cpu_s": "" if cpu_per_50k is None else cpu_per_50k * int(row["step"]) / 50_000} for row in rows
+        )
+
+
 def test_cpu_time_to_90_percent_where_the_runs_recorded_it(runs_dir, reference_file, tmp_path):
     """
     Seeds 0 and 1 of BOOM record cpu_s, seed 2 does not; SAC's CSVs have none. The CPU-time cells give the mean
     over the seeds that recorded it and say so; SAC's say "not recorded" with how many got there (seed 1, at 100k).
     """
     for seed, cpu in ((0, 240.0), (1, 600.0), (2, None)):  # seed 2 never reaches 468 (0.9 x 520)
-        path = runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv"
-        with open(path, newline="") as file:
-            rows = list(csv.DictReader(file))
-        with open(path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
-            writer.writeheader()
-            writer.writerows({**row, "cpu_s": "" if cpu is None else cpu * int(row["step"]) / 50_000} for row in rows)
+        record_cpu_time(runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv", cpu)
     out = tmp_path / "table.md"
     suite_table.main(["--runs", str(runs_dir / "*.csv"), "--reference", str(reference_file), "--out", str(out)])
     table, cpu = out.read_text().split("### CPU time to 90%")
@@ -219,13 +225,7 @@ def test_cpu_time_to_90_percent_where_the_runs_recorded_it(runs_dir, reference_f
 def test_cpu_time_of_the_seeds_that_recorded_it(runs_dir, reference_file):
     """Of two seeds that reached the threshold, only seed 1 recorded cpu_s: the cell is seed 1's time and step."""
     for seed, cpu in ((0, None), (1, 600.0)):
-        path = runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv"
-        with open(path, newline="") as file:
-            rows = list(csv.DictReader(file))
-        with open(path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "cpu_s"])
-            writer.writeheader()
-            writer.writerows({**row, "cpu_s": "" if cpu is None else cpu * int(row["step"]) / 50_000} for row in rows)
+        record_cpu_time(runs_dir / f"boom-zoo__cheetah-run__seed{seed}.csv", cpu)
     row = rows_by_task(runs_dir, reference_file)["cheetah-run"]
     assert row.to_threshold["BOOM planner"].cell("cpu") == "20.0 min @ 100k (2/3; CPU time of 1)"
     assert row.to_threshold["BOOM planner"].cell("wall") == "14.2 min @ 75k (2/3)"

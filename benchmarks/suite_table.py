@@ -374,7 +374,7 @@ def _seeds(count: int) -> str:
 
 
 def _running(seeds: dict[int, int] | None) -> str:
-    """ ", +1 running (at 20k)": the seeds left out while they catch up."""
+    """The seeds left out while they catch up, as ', +1 running (at 20k)'; empty when none are."""
     if not seeds:
         return ""
     return f", +{len(seeds)} running (at {', '.join(f'{step / 1000:.0f}k' for step in sorted(seeds.values()))})"

@@ -20,7 +20,9 @@ verdict: ``above`` / ``below`` when A's mean lies outside B's min-max range (and
 (``scipy.stats.mannwhitneyu``: does one side's return tend to be larger, with no assumption on the spread).
 
 A seed-mean is only taken at the steps that all seeds of a curve have (a run still in progress
-shortens its group's curve rather than mixing seed counts).
+shortens its group's curve rather than mixing seed counts). With ``--hold-back-running``, a seed whose last
+evaluation is behind the furthest seed of its (task, method) is left out instead, until it gets there, and
+summary.md names it: for suites whose seeds run one after another (seed 1 at 10k would cut seed 0's curve there).
 """
 
 import argparse
@@ -126,6 +128,22 @@ def read_run_csv(path: str) -> pd.DataFrame:
             f"{path}: columns {columns}, expected {RUN_COLUMNS} (+ {OPTIONAL_RUN_COLUMNS}): a benchmarks/reproduce.py CSV"
         )
     return frame.reindex(columns=RUN_COLUMNS + OPTIONAL_RUN_COLUMNS)
+
+
+def hold_back_running(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[int, int]]]:
+    """
+    The rows of the seeds that reached the furthest env step of their (task, method), and the others: per
+    (task, method), each running seed's last env step. Averaging a seed at 10k into the others' 100k would
+    pull the table back to 10k (or, curve point by curve point, mix seeds), so a running seed waits.
+    """
+    last = runs.groupby(["task", "method", "seed"])["step"].max()
+    furthest = last.groupby(level=["task", "method"]).transform("max")
+    behind = last[last < furthest]
+    running: dict[tuple[str, str], dict[int, int]] = {}
+    for (task, method, seed), step in behind.items():
+        running.setdefault((str(task), str(method)), {})[int(seed)] = int(step)
+    keep = ~pd.MultiIndex.from_frame(runs[["task", "method", "seed"]]).isin(behind.index)
+    return runs[keep], running
 
 
 def load_runs(runs: pd.DataFrame, spread: str) -> list[Curve]:
@@ -324,9 +342,17 @@ def main() -> None:
         metavar=("A", "B"),
         help="add a step-by-step table of method A vs method B (repeatable: one table per pair)",
     )
+    parser.add_argument(
+        "--hold-back-running",
+        action="store_true",
+        help="leave out the seeds behind the furthest of their (task, method) until they get there",
+    )
     args = parser.parse_args()
 
     frame = read_runs(args.runs)
+    running: dict[tuple[str, str], dict[int, int]] = {}
+    if args.hold_back_running:
+        frame, running = hold_back_running(frame)
     runs = load_runs(frame, args.spread)
     tasks = sorted({curve.task for curve in runs})
     references = [] if args.no_reference else load_references(args.reference, set(tasks), args.spread)
@@ -353,6 +379,17 @@ def main() -> None:
     ]
     for method_a, method_b in args.compare or []:
         table += ["", *compare_table(runs, frame, method_a, method_b)]
+    if running:
+        table += [
+            "",
+            "Left out while they catch up (`--hold-back-running`): "
+            + "; ".join(
+                f"{task} {method} seed {seed} at {step}"
+                for (task, method), seeds in sorted(running.items())
+                for seed, step in sorted(seeds.items())
+            )
+            + ".",
+        ]
     table += ["", *wall_time_table(frame)]
     summary = args.out / "summary.md"
     summary.write_text("\n".join(notes + table) + "\n")

@@ -143,22 +143,6 @@ def read_runs(patterns: list[str]) -> pd.DataFrame:
     return runs.drop(columns="csv_path")
 
 
-def hold_back_running(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[int, int]]]:
-    """
-    The rows of the seeds that reached the furthest env step of their (task, method), and the others: per
-    (task, method), each running seed's last env step. Averaging a seed at 10k into the others' 100k would
-    pull the table back to 10k (or, curve point by curve point, mix seeds), so a running seed waits.
-    """
-    last = runs.groupby(["task", "method", "seed"])["step"].max()
-    furthest = last.groupby(level=["task", "method"]).transform("max")
-    behind = last[last < furthest]
-    running: dict[tuple[str, str], dict[int, int]] = {}
-    for (task, method, seed), step in behind.items():
-        running.setdefault((str(task), str(method)), {})[int(seed)] = int(step)
-    keep = ~pd.MultiIndex.from_frame(runs[["task", "method", "seed"]]).isin(behind.index)
-    return runs[keep], running
-
-
 def policy_result(group: pd.DataFrame) -> PolicyResult | None:
     """Final, peak, matched step and speed of the rows of one (task, method, policy); None without rows."""
     rewards = group.pivot_table(index="step", columns="seed", values="reward", aggfunc="mean").dropna().sort_index()
@@ -230,7 +214,7 @@ def task_rows(
 ) -> list[TaskRow]:
     """
     One row per task: ``tasks`` (those without runs yet get empty cells), else every task that ``boom_method``
-    or a baseline ran on. ``runs``: without the running seeds (``hold_back_running``), which ``running`` names.
+    or a baseline ran on. ``runs``: without the running seeds (``plot.hold_back_running``), which ``running`` names.
     """
     running = running or {}
     if tasks is None:
@@ -510,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
         found = sorted(runs["method"].unique())
         raise SystemExit(f"no rows of method {args.boom_method!r} in the runs (methods: {found}): pass --boom-method")
     reference = read_reference(args.reference)
-    shown, running = hold_back_running(runs)
+    shown, running = plot.hold_back_running(runs)
     rows = task_rows(shown, reference, args.boom_method, tasks=args.tasks, running=running)
     plot_ref = None
     if args.plots is not None:

@@ -153,6 +153,23 @@ def test_plot_compare_gives_a_verdict_per_step(tmp_path):
     ), table
 
 
+def test_plot_holds_back_a_seed_behind_the_others(tmp_path):
+    pytest.importorskip("matplotlib")
+    # seed 0 at 20k; seed 1 has only its step-0 evaluation (it started after seed 0 finished)
+    write_rows(tmp_path / "a.csv", "boom-pixels", {0: [10, 300, 600]})
+    write_rows(tmp_path / "b.csv", "boom-pixels", {1: [20]})
+    report = tmp_path / "report"
+    run_script("plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference")
+    assert (
+        "| cartpole-swingup | boom-pixels | planner | 2 | 0 | 15.0 | 0 | 15.0 | this repo |"
+        in (report / "summary.md").read_text()
+    )
+    run_script("plot.py", "--runs", str(tmp_path / "*.csv"), "--out", str(report), "--no-reference", "--hold-back-running")
+    table = (report / "summary.md").read_text()
+    assert "| cartpole-swingup | boom-pixels | planner | 1 | 20000 | 600.0 | 20000 | 600.0 | this repo |" in table
+    assert "Left out while they catch up (`--hold-back-running`): cartpole-swingup boom-pixels seed 1 at 0." in table
+
+
 def test_ablations_expand_to_the_papers_variants(monkeypatch):
     started = []
     monkeypatch.setattr(

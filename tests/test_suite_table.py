@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from benchmarks import suite_table
+from benchmarks import plot, suite_table
 
 COLUMNS = ["method", "task", "step", "reward", "seed", "policy", "wall_s"]
 
@@ -58,7 +58,7 @@ def reference_file(tmp_path) -> pathlib.Path:
 
 
 def rows_by_task(runs_dir: pathlib.Path, reference_file: pathlib.Path) -> dict:
-    shown, running = suite_table.hold_back_running(suite_table.read_runs([str(runs_dir / "*.csv")]))
+    shown, running = plot.hold_back_running(suite_table.read_runs([str(runs_dir / "*.csv")]))
     rows = suite_table.task_rows(shown, suite_table.read_reference(reference_file), "boom-zoo", running=running)
     return {row.task: row for row in rows}
 

@@ -98,7 +98,6 @@ class Comparison:
     planner: pd.DataFrame
     prior: pd.DataFrame
     out: str  # the CSVs' folder
-    eval_freq: int  # of the preset's runs, for the rerun command while these have only step 0
     note: str = ""  # what the setting saves, with the command that measured it
 
 
@@ -225,14 +224,19 @@ def markdown(
         "```",
     ]
     if comparison is not None:
-        lines += comparison_section(comparison, task, budget, seeds)
+        lines += comparison_section(comparison, task, budget, seeds, suite_table.eval_freq_of(planner.reset_index()))
     if plot_ref is not None:
         lines += ["", f"![{task}]({plot_ref})"]
     return "\n".join(lines) + "\n"
 
 
-def comparison_section(comparison: Comparison, task: str, budget: int, preset_seeds: list[int]) -> list[str]:
-    """The cheaper setting: what it changes, where its runs have got, their CPU time and the command that reruns them."""
+def comparison_section(
+    comparison: Comparison, task: str, budget: int, preset_seeds: list[int], preset_eval_freq: int
+) -> list[str]:
+    """
+    The cheaper setting: what it changes, where its runs have got, their CPU time and the command that reruns them
+    (at the preset's evaluation interval while its runs have only step 0).
+    """
     planner, prior = comparison.planner, comparison.prior
     lines = [
         "",
@@ -248,7 +252,8 @@ def comparison_section(comparison: Comparison, task: str, budget: int, preset_se
         last = int(planner.index.max())
         cpu_s = planner.loc[last, "cpu_s"]
         cpu = (
-            f"; training CPU time {cpu_s / 60:.0f} min ({last / 2 / cpu_s:.1f} agent steps per CPU second)"
+            f"; training CPU time {cpu_s / 60:.0f} min "
+            f"({last / suite_table.DMC_ACTION_REPEAT / cpu_s:.1f} agent steps per CPU second)"
             if np.isfinite(cpu_s)
             else ""
         )
@@ -259,7 +264,7 @@ def comparison_section(comparison: Comparison, task: str, budget: int, preset_se
         "```bash",
         f"python benchmarks/reproduce.py --methods boom --preset cpu --boom-kwargs {comparison.kwargs} "
         f"--name {comparison.method} --tasks dm_control/{task}-v0 --seeds {seeds} --budget {budget} "
-        f"--eval-freq {suite_table.eval_freq_of(planner.reset_index(), comparison.eval_freq)} "
+        f"--eval-freq {suite_table.eval_freq_of(planner.reset_index(), preset_eval_freq)} "
         f"--eval-episodes 5 --threads 1 --out {comparison.out}",
         "```",
     ]
@@ -293,10 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         if curves[0].empty:
             raise SystemExit(f"no planner rows of method {args.compare_method!r} on {args.task!r} in --compare-runs")
         out = str(others.loc[others["method"] == args.compare_method, "csv_dir"].iloc[0])
-        eval_freq = suite_table.eval_freq_of(planner.reset_index())
-        comparison = Comparison(
-            args.compare_method, args.compare_kwargs, curves[0], curves[1], out, eval_freq, args.compare_note
-        )
+        comparison = Comparison(args.compare_method, args.compare_kwargs, curves[0], curves[1], out, args.compare_note)
     plot_ref = None
     if args.plot is not None:
         plot(args.task, planner, prior, runs, args.method, args.plot, comparison)

@@ -135,9 +135,9 @@ class PixelEncoder(nn.Module):
         """``[N, C * H * W]`` flat pixels in [0, 255] (any dtype) -> ``[N, output_dim]``."""
         x = x.reshape(-1, *self.image_shape)
         x = self.shift(x)  # on raw pixels, as TD-MPC2: the replicated border stays a valid pixel value
-        # x / 255 - 0.5 in place on a float copy: the same arithmetic, without two more full-size temporaries.
-        scaled = x.float() if x.dtype != th.float32 else x.clone()
-        return self.convs(scaled.div_(255.0).sub_(0.5)).flatten(1)
+        # x / 255 - 0.5 with one new tensor (the float conversion, or the division of float input), then in place.
+        scaled = x.div(255.0) if x.dtype == th.float32 else x.float().div_(255.0)
+        return self.convs(scaled.sub_(0.5)).flatten(1)
 
 
 class ObservationEncoder(nn.Module):

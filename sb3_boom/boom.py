@@ -96,6 +96,10 @@ class BOOM(OffPolicyAlgorithm):
     :param align_weighting: "softq" (softmax of Q over the batch, BOOM) or "uniform" (ablation)
     :param entropy_coef: entropy coefficient of the policy loss
     :param consistency_coef: weight of the latent consistency loss
+    :param consistency_trains_encoder: whether the consistency loss trains the encoder too (TD-MPC2 and BOOM:
+        True) or only the dynamics (False: it sees the encoder's latent as a constant; the reward and value
+        losses still train the encoder). From pixels with rare rewards, the consistency loss can keep the
+        latent almost independent of the image before the first rewards are learned (docs/pixels.md)
     :param reward_coef: weight of the reward loss
     :param value_coef: weight of the value loss
     :param rho: temporal weight ``rho^t`` of the losses over the horizon
@@ -157,6 +161,7 @@ class BOOM(OffPolicyAlgorithm):
         align_weighting: str = "softq",
         entropy_coef: float = 1e-4,
         consistency_coef: float = 20.0,
+        consistency_trains_encoder: bool = True,
         reward_coef: float = 0.1,
         value_coef: float = 0.1,
         rho: float = 0.5,
@@ -220,6 +225,7 @@ class BOOM(OffPolicyAlgorithm):
         self.align_weighting = align_weighting
         self.entropy_coef = entropy_coef
         self.consistency_coef = consistency_coef
+        self.consistency_trains_encoder = consistency_trains_encoder
         self.reward_coef = reward_coef
         self.value_coef = value_coef
         self.rho = rho
@@ -498,7 +504,15 @@ class BOOM(OffPolicyAlgorithm):
         for t in range(horizon):
             latents.append(z)
             z = policy.next_latent(z, actions[t])
-            consistency = consistency + rho_weights[t] * F.mse_loss(z, next_z[t])
+            if self.consistency_trains_encoder:
+                consistency = consistency + rho_weights[t] * F.mse_loss(z, next_z[t])
+        if not self.consistency_trains_encoder:
+            # A second rollout from the detached first latent: the consistency loss reaches the dynamics only,
+            # while the reward and value losses of the rollout above still reach the encoder through it.
+            z = latents[0].detach()
+            for t in range(horizon):
+                z = policy.next_latent(z, actions[t])
+                consistency = consistency + rho_weights[t] * F.mse_loss(z, next_z[t])
         zs = th.stack(latents)
         consistency = consistency / horizon
         reward_ce = soft_cross_entropy(policy.reward_logits(zs, actions), rewards, policy.vmin, policy.vmax)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from sb3_boom import losses
+from sb3_boom import BOOM, losses
 
 
 def test_symlog_symexp_inverse():
@@ -205,3 +205,34 @@ def test_unknown_alignment_and_weighting_raise():
         losses.boom_policy_loss(**args, alignment="kl")
     with pytest.raises(ValueError, match="weighting"):
         losses.boom_policy_loss(**args, weighting="hard")
+
+
+@pytest.mark.parametrize("trains_encoder", [True, False])
+def test_consistency_reaches_the_encoder_only_when_asked(tiny_kwargs, trains_encoder):
+    """
+    consistency_trains_encoder=False: the consistency loss has the same value, still trains the dynamics,
+    and gives the encoder no gradient; the reward loss still trains the encoder (through the rollout).
+    """
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=0, **{**tiny_kwargs, "learning_starts": 100}).learn(120)
+    model.consistency_trains_encoder = trains_encoder
+    batch = model.replay_buffer.sample(tiny_kwargs["batch_size"])
+    policy = model.policy
+    policy.set_training_mode(True)
+
+    def gradients(consistency: float, reward: float) -> tuple[float, float, th.Tensor]:
+        model.consistency_coef, model.reward_coef, model.value_coef = consistency, reward, 0.0
+        policy.optimizer.zero_grad(set_to_none=False)
+        th.manual_seed(0)  # the same dropout masks and Q-target actions each time
+        loss, stats, _ = model._world_model_loss(batch.observations, batch.actions, batch.rewards, batch.terminated)
+        loss.backward()
+        norm = lambda module: float(sum(p.grad.norm() ** 2 for p in module.parameters()) ** 0.5)  # noqa: E731
+        return norm(policy.encoder), norm(policy.dynamics), stats[0]
+
+    encoder, dynamics, consistency = gradients(consistency=1.0, reward=0.0)
+    assert dynamics > 0
+    assert (encoder > 0) == trains_encoder
+    reward_encoder, _, _ = gradients(consistency=0.0, reward=1.0)
+    assert reward_encoder > 0
+    model.consistency_trains_encoder = not trains_encoder
+    _, _, other_consistency = gradients(consistency=1.0, reward=0.0)
+    th.testing.assert_close(consistency, other_consistency)

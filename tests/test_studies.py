@@ -240,3 +240,49 @@ def test_training_episodes_reads_each_episode_of_the_buffer_in_order(tmp_path, t
     assert "obs[0], first 3" in output
     for quarter, (_, _, stds) in enumerate(stored, start=1):  # two episodes: one per quarter, the planner's std of each
         assert f"quarter {quarter}: " in output and f"planner std {stds.mean():.3f})" in output
+
+
+def test_latent_collapse_trains_on_the_first_episodes_of_a_saved_buffer(tmp_path, tiny_kwargs):
+    """studies/latent_collapse.py: rewound to its first episodes, the buffer samples only from them, and the study
+    trains a fresh model on them and reports each block."""
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    from studies import latent_collapse
+
+    env = gym.make("Pendulum-v1", max_episode_steps=50)
+    model = BOOM("MlpPolicy", env, seed=0, **tiny_kwargs).learn(160)  # 3 episodes and 10 steps of a 4th
+    buffer = model.replay_buffer
+    model.save_replay_buffer(tmp_path / "replay_buffer.pkl")
+    assert latent_collapse.stored_slots(buffer).size == 160
+    # 51 slots per episode (its final observation): slots 0-101 hold the first two.
+    first_two = {tuple(row) for row in buffer.observations[:102, 0]}
+    latent_collapse.keep_first_episodes(buffer, 2)
+    assert latent_collapse.stored_slots(buffer).size == 100
+    for _ in range(20):  # every window, its last observation included, lies in the first two episodes
+        observations = buffer.sample(16).observations.reshape(-1, 3).numpy()
+        assert {tuple(row) for row in observations} <= first_two
+    with pytest.raises(SystemExit, match="episode starts"):
+        latent_collapse.keep_first_episodes(buffer, 2)  # only 2 episodes left
+
+    args = ["--checkpoint", str(tmp_path), "--env", "Pendulum-v1", "--action-repeat", "1", "--preset", "tiny"]
+    output = run_study("latent_collapse", *args, "--episodes", "2", "--threshold", "-1", "--updates", "4", "--every", "2")
+    assert "100 transitions" in output
+    rows = [line.split() for line in output.split("s/update")[1].strip().splitlines()]
+    assert [row[0] for row in rows] == ["0", "2", "4"]
+    assert all(float(row[1]) > 0 for row in rows)  # a fresh state encoder's latents differ between observations
+    assert rows[0][4] == "nan" and all(row[4] != "nan" for row in rows[1:])  # losses once it has trained
+    model.save(tmp_path / "model")  # --trained probes the saved model as it is: the same latents as in-process
+    output = run_study("latent_collapse", *args, "--trained", "--threshold", "-1", "--updates", "0")
+    model.policy.set_training_mode(False)
+    saved = load_from_pkl(tmp_path / "replay_buffer.pkl")  # all 160 transitions (the one above was rewound)
+    slots = latent_collapse.stored_slots(saved)
+    rng, others = np.random.default_rng(0), slots[saved.rewards[slots, 0] <= -1]
+    rng.choice(others, min(512, others.size), replace=False)  # the study draws its unrewarded slots first
+    spread_slots = rng.choice(slots, min(512, slots.size), replace=False)
+    with th.no_grad():
+        spread = model.policy.encode(th.as_tensor(saved.observations[spread_slots, 0])).std(0).mean()
+    assert "160 transitions" in output and output.split("s/update")[1].split()[:2] == ["0", f"{float(spread):.4f}"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "studies.latent_collapse", *args, "--threshold", "100"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "nothing to tell apart" in refused.stderr

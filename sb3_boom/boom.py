@@ -52,6 +52,9 @@ TRAIN_STATS = (
     "q_scale",
     "policy_std",
     "q_mean",
+    # Std over the batch of each coordinate of the encoder's latents, averaged: near 0, the latent no longer
+    # tells observations apart (studies.latent_collapse, docs/pixels.md).
+    "latent_spread",
 )
 
 
@@ -475,9 +478,17 @@ class BOOM(OffPolicyAlgorithm):
             policy.q_scale.copy_(th.where(policy_finite, new_scale, policy.q_scale))
         policy.soft_update_target(self.tau)
 
+        latent_spread = zs[0].detach().std(dim=0, correction=0).mean().reshape(1)  # correction=0: finite at batch 1
         # In TRAIN_STATS order.
         return th.cat(
-            [model_stats, model_grad_norm.reshape(1), policy_stats[:3], policy_grad_norm.reshape(1), policy_stats[3:]]
+            [
+                model_stats,
+                model_grad_norm.reshape(1),
+                policy_stats[:3],
+                policy_grad_norm.reshape(1),
+                policy_stats[3:],
+                latent_spread,
+            ]
         )
 
     def _world_model_loss(

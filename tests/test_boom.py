@@ -155,12 +155,31 @@ def test_logger_records_losses_and_planner_statistics(tmp_path, tiny_kwargs):
         "train/align_loss",
         "train/q_scale",
         "train/model_grad_norm",
+        "train/latent_spread",
         "rollout/planner_std",
         "rollout/planner_value",
         "rollout/ep_rew_mean",
     ]:
         assert key in progress.columns, key
         assert np.isfinite(progress[key].dropna()).all() and len(progress[key].dropna()) > 0, key
+
+
+def test_latent_spread_is_the_spread_of_the_batch_latents_before_the_update(tiny_kwargs):
+    """train/latent_spread: std over the batch of each latent coordinate of the first observations, averaged."""
+    from copy import deepcopy
+
+    from sb3_boom.boom import TRAIN_STATS
+
+    model = BOOM("MlpPolicy", "Pendulum-v1", seed=0, **{**tiny_kwargs, "learning_starts": 100}).learn(120)
+    batch = model.replay_buffer.sample(tiny_kwargs["batch_size"])
+    encoder = deepcopy(model.policy.encoder)  # the weights the update starts from
+    model.policy.set_training_mode(True)
+    stats = dict(zip(TRAIN_STATS, model._update(batch).tolist(), strict=True))
+    with th.no_grad():
+        expected = encoder(batch.observations[0]).std(dim=0, correction=0).mean()
+    assert stats["latent_spread"] == pytest.approx(float(expected), rel=1e-5) and stats["latent_spread"] > 0
+    one = model.replay_buffer.sample(1)  # one observation: spread 0, not NaN (which would stop training)
+    assert dict(zip(TRAIN_STATS, model._update(one).tolist(), strict=True))["latent_spread"] == 0.0
 
 
 def test_box_bounds_are_rescaled(tiny_kwargs):

@@ -282,7 +282,6 @@ def test_latent_collapse_trains_on_the_first_episodes_of_a_saved_buffer(tmp_path
     with th.no_grad():
         spread = model.policy.encode(th.as_tensor(saved.observations[spread_slots, 0])).std(0).mean()
     assert "160 transitions" in output and output.split("s/update")[1].split()[:2] == ["0", f"{float(spread):.4f}"]
-    refused = subprocess.run(
-        [sys.executable, "-m", "studies.latent_collapse", *args, "--threshold", "100"], cwd=ROOT, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "studies.latent_collapse", *args, "--threshold", "100"]
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 1 and "nothing to tell apart" in refused.stderr

@@ -236,3 +236,8 @@ def test_consistency_reaches_the_encoder_only_when_asked(tiny_kwargs, trains_enc
     model.consistency_trains_encoder = not trains_encoder
     _, _, other_consistency = gradients(consistency=1.0, reward=0.0)
     th.testing.assert_close(consistency, other_consistency)
+
+
+def test_consistency_trains_encoder_is_saved(tmp_path, tiny_kwargs):
+    BOOM("MlpPolicy", "Pendulum-v1", consistency_trains_encoder=False, **tiny_kwargs).save(tmp_path / "model")
+    assert BOOM.load(tmp_path / "model").consistency_trains_encoder is False

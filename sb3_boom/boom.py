@@ -510,14 +510,17 @@ class BOOM(OffPolicyAlgorithm):
             td_target = rewards + self.gamma * (1.0 - terminated) * next_q
 
         # Latent rollout with the executed actions.
+        trains_encoder = self.consistency_trains_encoder
         z = policy.encode(observations[0])
         latents, consistency = [], th.zeros((), device=observations.device)
         for t in range(horizon):
             latents.append(z)
+            if not trains_encoder and t == horizon - 1:
+                break  # the last predicted latent only serves the consistency loss, taken below
             z = policy.next_latent(z, actions[t])
-            if self.consistency_trains_encoder:
+            if trains_encoder:
                 consistency = consistency + rho_weights[t] * F.mse_loss(z, next_z[t])
-        if not self.consistency_trains_encoder:
+        if not trains_encoder:
             # A second rollout from the detached first latent: the consistency loss reaches the dynamics only,
             # while the reward and value losses of the rollout above still reach the encoder through it.
             z = latents[0].detach()

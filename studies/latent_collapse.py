@@ -35,12 +35,12 @@ from sb3_boom.buffers import SequenceReplayBuffer
 from sb3_boom.dmc import ACTION_REPEAT, FRAME_STACK, NAMESPACE
 from sb3_boom.envs import make_dmc
 from sb3_boom.presets import PRESETS
+from studies.training_episodes import written_slots
 
 
 def stored_slots(buffer: SequenceReplayBuffer, env: int = 0) -> np.ndarray:
     """Slots of env ``env`` that hold a transition (not an episode's final observation or older frames)."""
-    written = min(int(buffer.slots_advanced[env]), buffer.buffer_size)
-    slots = np.arange(int(buffer.env_pos[env]) - written, int(buffer.env_pos[env])) % buffer.buffer_size
+    slots = written_slots(buffer, env)
     return slots[buffer.episode_steps[slots, env] >= 0]
 
 

@@ -26,14 +26,18 @@ from sb3_boom.buffers import SequenceReplayBuffer
 from sb3_boom.planner import RANDOM_ACTION_STD
 
 
+def written_slots(buffer: SequenceReplayBuffer, env: int = 0) -> np.ndarray:
+    """The slots of env ``env`` that hold data, oldest first."""
+    written = min(int(buffer.slots_advanced[env]), buffer.buffer_size)
+    return np.arange(int(buffer.env_pos[env]) - written, int(buffer.env_pos[env])) % buffer.buffer_size
+
+
 def episodes(buffer: SequenceReplayBuffer, env: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """
     The complete episodes of one env, oldest first: (rewards, stored observations, the planner's std of each
     action; ``RANDOM_ACTION_STD`` for the random warm-up's actions) per episode.
     """
-    capacity = buffer.buffer_size
-    written = min(int(buffer.slots_advanced[env]), capacity)
-    order = np.arange(int(buffer.env_pos[env]) - written, int(buffer.env_pos[env])) % capacity  # chronological
+    order = written_slots(buffer, env)
     steps = buffer.episode_steps[order, env]
     rewards, observations = buffer.rewards[order, env], buffer.observations[order, env]
     planner_stds = buffer.planner_stds[order, env]

@@ -213,12 +213,27 @@ def test_state_observations_keep_the_mlp_encoder_and_buffer():
     assert isinstance(model.policy.encoder, th.nn.Sequential) and type(model.replay_buffer) is SequenceReplayBuffer
 
 
+def test_consistency_trains_the_encoder_by_default_only_for_states(cnn_model):
+    """
+    consistency_trains_encoder="auto" (the default): False for image observations (CnnPolicy, and a Dict with an
+    image), True for vectors; an explicit value is kept, anything else refused.
+    """
+    assert cnn_model.consistency_trains_encoder is False
+    dict_env = VecFrameStack(DummyVecEnv([DotWithState]), 3)
+    assert BOOM("MultiInputPolicy", dict_env, policy_kwargs=TINY_POLICY, **TINY).consistency_trains_encoder is False
+    assert BOOM("MlpPolicy", "Pendulum-v1", policy_kwargs=TINY_POLICY, **TINY).consistency_trains_encoder is True
+    explicit = BOOM("CnnPolicy", stacked_dot(), consistency_trains_encoder=True, policy_kwargs=TINY_POLICY, **TINY)
+    assert explicit.consistency_trains_encoder is True
+    with pytest.raises(ValueError, match='consistency_trains_encoder must be True, False or "auto"'):
+        BOOM("CnnPolicy", stacked_dot(), consistency_trains_encoder="no", policy_kwargs=TINY_POLICY, **TINY)
+
+
 def test_save_load_keeps_the_encoder_and_the_frames(cnn_model, tmp_path):
     cnn_model.save(tmp_path / "model")
     cnn_model.save_replay_buffer(tmp_path / "buffer")
     loaded = BOOM.load(tmp_path / "model", env=stacked_dot())
     loaded.load_replay_buffer(tmp_path / "buffer")
-    assert isinstance(loaded.policy, CnnPolicy)
+    assert isinstance(loaded.policy, CnnPolicy) and loaded.consistency_trains_encoder is False
     assert loaded.policy.image_encoder_kwargs == cnn_model.policy.image_encoder_kwargs
     for (name, a), b in zip(cnn_model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=True):
         assert th.equal(a, b), name

@@ -278,7 +278,7 @@ class BOOM(OffPolicyAlgorithm):
         if self.consistency_trains_encoder == "auto":
             # DEVIATION (TD-MPC2 and BOOM: always True): from pixels, the consistency loss alone shrinks the latent
             # of a static-background image to nearly a constant while rewards are rare (finger-spin: 0 return up
-            # to 30k env steps with True; docs/pixels.md "Why finger-spin from pixels earned nothing").
+            # to 30k env steps with True; docs/pixels.md "Why the consistency loss does not train the encoder from pixels").
             self.consistency_trains_encoder = not images
         elif not isinstance(self.consistency_trains_encoder, bool):
             raise ValueError(
